@@ -17,6 +17,7 @@ pub const DEFAULT_MODEL: &str = "claude-haiku-4-5-20251001";
     version = "v1alpha1",
     kind = "Agent",
     namespaced,
+    derive = "PartialEq",
     status = "AgentStatus",
     shortname = "agt",
     category = "linkmcp",
@@ -26,7 +27,11 @@ pub const DEFAULT_MODEL: &str = "claude-haiku-4-5-20251001";
     printcolumn(name = "Enabled", type_ = "boolean", json_path = ".spec.enabled"),
     printcolumn(name = "Tasks", type_ = "integer", json_path = ".status.tasks"),
     printcolumn(name = "Cost", type_ = "string", json_path = ".status.cost"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSpec {

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 /// CEL: the value is a DNS label (RFC 1123), as Kubernetes object names in these references are.
 pub const DNS_LABEL_RULE: &str = "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 /// The message shown when [`DNS_LABEL_RULE`] fails.
-pub const DNS_LABEL_MESSAGE: &str =
-    "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";
+pub const DNS_LABEL_MESSAGE: &str = "must be a DNS label: lowercase letters, digits and '-', starting and ending with a letter or digit";
 /// CEL: the value is an http(s) URL.
 pub const HTTP_URL_RULE: &str = "self.startsWith('http://') || self.startsWith('https://')";
 /// The message shown when [`HTTP_URL_RULE`] fails.
@@ -68,6 +67,51 @@ pub struct CredentialsSecretRef {
 impl CredentialsSecretRef {
     /// The Secret key that holds `credential`.
     pub fn key_for<'a>(&'a self, credential: &'a str) -> &'a str {
-        self.keys.get(credential).map(String::as_str).unwrap_or(credential)
+        self.keys
+            .get(credential)
+            .map(String::as_str)
+            .unwrap_or(credential)
+    }
+
+    /// The credentials found in a Secret's decoded `data`: every entry under its own name, and
+    /// each mapped credential under its credential name. A mapped key missing from the Secret
+    /// is an error naming it, so the link's status can say exactly what to fix.
+    pub fn resolve(
+        &self,
+        data: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, MissingSecretKey> {
+        let mut credentials = data.clone();
+        for (credential, key) in &self.keys {
+            let value = data.get(key).ok_or_else(|| MissingSecretKey {
+                secret: self.name.clone(),
+                key: key.clone(),
+                credential: credential.clone(),
+            })?;
+            credentials.insert(credential.clone(), value.clone());
+        }
+        Ok(credentials)
     }
 }
+
+/// A key the link's mapping names is not in its Secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSecretKey {
+    /// The Secret's name.
+    pub secret: String,
+    /// The missing key.
+    pub key: String,
+    /// The credential it was mapped to.
+    pub credential: String,
+}
+
+impl std::fmt::Display for MissingSecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Secret {} has no key '{}' (mapped to the credential '{}')",
+            self.secret, self.key, self.credential
+        )
+    }
+}
+
+impl std::error::Error for MissingSecretKey {}

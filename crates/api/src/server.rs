@@ -18,15 +18,24 @@ use crate::notify::NotificationSpec;
     version = "v1alpha1",
     kind = "McpServer",
     namespaced,
+    derive = "PartialEq",
     status = "McpServerStatus",
     shortname = "mcps",
     category = "linkmcp",
     doc = "A governed MCP endpoint: its clients see tools only for the McpLinks that reference it.",
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
     printcolumn(name = "Links", type_ = "integer", json_path = ".status.links"),
     printcolumn(name = "Tools", type_ = "integer", json_path = ".status.tools"),
     printcolumn(name = "Endpoint", type_ = "string", json_path = ".status.endpoint"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct McpServerSpec {

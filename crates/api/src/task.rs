@@ -21,6 +21,7 @@ pub const RECENT_RUNS_IN_STATUS: usize = 5;
     version = "v1alpha1",
     kind = "AiTask",
     namespaced,
+    derive = "PartialEq",
     status = "AiTaskStatus",
     shortname = "ait",
     category = "linkmcp",

@@ -10,10 +10,20 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn schema_of(crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition) -> Value {
+fn schema_of(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> Value {
     let version = &crd.spec.versions[0];
-    serde_json::to_value(version.schema.as_ref().unwrap().open_api_v3_schema.as_ref().unwrap())
-        .unwrap()
+    serde_json::to_value(
+        version
+            .schema
+            .as_ref()
+            .unwrap()
+            .open_api_v3_schema
+            .as_ref()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 #[test]
@@ -44,7 +54,9 @@ fn structural_problems(node: &Value, path: &str, allowed_preserve: &[&str], out:
     let int_or_string = obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true));
     let preserve = obj.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
     if preserve && !allowed_preserve.contains(&path) {
-        out.push(format!("{path}: x-kubernetes-preserve-unknown-fields is not expected here"));
+        out.push(format!(
+            "{path}: x-kubernetes-preserve-unknown-fields is not expected here"
+        ));
     }
     if !obj.contains_key("type") && !int_or_string && !preserve {
         out.push(format!("{path}: no type"));
@@ -76,7 +88,11 @@ fn every_schema_is_structural() {
         let mut problems = Vec::new();
         // No field preserves unknown content today; a new one must be added here on purpose.
         structural_problems(&schema_of(&crd), "", &[], &mut problems);
-        assert!(problems.is_empty(), "{file} is not structural:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "{file} is not structural:\n{}",
+            problems.join("\n")
+        );
     }
 }
 
@@ -93,45 +109,96 @@ fn rules_at(schema: &Value, path: &str) -> Vec<String> {
     }
     node["x-kubernetes-validations"]
         .as_array()
-        .map(|rules| rules.iter().map(|r| r["rule"].as_str().unwrap().to_owned()).collect())
+        .map(|rules| {
+            rules
+                .iter()
+                .map(|r| r["rule"].as_str().unwrap().to_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 #[test]
 fn cel_rules_are_where_promised() {
-    use linkmcp_api::{Agent, AiTask, McpLink, McpServer};
     use kube::CustomResourceExt;
+    use linkmcp_api::{Agent, AiTask, McpLink, McpServer};
 
     let link = schema_of(&McpLink::crd());
-    assert!(rules_at(&link, ".spec").iter().any(|r| r.contains("filter(x, x).size() == 1")));
-    assert!(rules_at(&link, ".spec.serverRef.name").iter().any(|r| r.contains("[a-z0-9]")));
-    assert!(rules_at(&link, ".spec.toolPrefix").iter().any(|r| r.contains("matches")));
-    assert_eq!(link["properties"]["spec"]["properties"]["writeAccess"]["type"], "boolean");
+    assert!(
+        rules_at(&link, ".spec")
+            .iter()
+            .any(|r| r.contains("filter(x, x).size() == 1"))
+    );
+    assert!(
+        rules_at(&link, ".spec.serverRef.name")
+            .iter()
+            .any(|r| r.contains("[a-z0-9]"))
+    );
+    assert!(
+        rules_at(&link, ".spec.toolPrefix")
+            .iter()
+            .any(|r| r.contains("matches"))
+    );
+    assert_eq!(
+        link["properties"]["spec"]["properties"]["writeAccess"]["type"],
+        "boolean"
+    );
 
     let task = schema_of(&AiTask::crd());
-    assert!(rules_at(&task, ".spec.schedule").iter().any(|r| r.contains("self == ''")));
-    assert!(rules_at(&task, ".spec.next").iter().any(|r| r.contains("self.all")));
-    assert!(rules_at(&task, "").iter().any(|r| r.contains("self.metadata.name")));
+    assert!(
+        rules_at(&task, ".spec.schedule")
+            .iter()
+            .any(|r| r.contains("self == ''"))
+    );
+    assert!(
+        rules_at(&task, ".spec.next")
+            .iter()
+            .any(|r| r.contains("self.all"))
+    );
+    assert!(
+        rules_at(&task, "")
+            .iter()
+            .any(|r| r.contains("self.metadata.name"))
+    );
     assert_eq!(
         task["properties"]["spec"]["properties"]["mode"]["enum"],
         serde_json::json!(["monitor", "act"])
     );
 
     let server = schema_of(&McpServer::crd());
-    assert!(rules_at(&server, ".spec.auth").iter().any(|r| r.contains("allowUnauthenticated")));
+    assert!(
+        rules_at(&server, ".spec.auth")
+            .iter()
+            .any(|r| r.contains("allowUnauthenticated"))
+    );
     let port = &server["properties"]["spec"]["properties"]["port"];
-    assert_eq!((port["minimum"].as_f64(), port["maximum"].as_f64()), (Some(1.0), Some(65535.0)));
+    assert_eq!(
+        (port["minimum"].as_f64(), port["maximum"].as_f64()),
+        (Some(1.0), Some(65535.0))
+    );
 
     let agent = schema_of(&Agent::crd());
-    assert!(rules_at(&agent, ".spec.serverRef.name").iter().any(|r| r.contains("[a-z0-9]")));
-    assert!(rules_at(&agent, ".spec.baseUrl").iter().any(|r| r.contains("https://")));
+    assert!(
+        rules_at(&agent, ".spec.serverRef.name")
+            .iter()
+            .any(|r| r.contains("[a-z0-9]"))
+    );
+    assert!(
+        rules_at(&agent, ".spec.baseUrl")
+            .iter()
+            .any(|r| r.contains("https://"))
+    );
 }
 
 #[test]
 fn every_rule_compiles() {
     use kube::core::cel::CompiledSchema;
     fn errors(node: &CompiledSchema, path: &str, out: &mut Vec<String>) {
-        out.extend(node.compilation_errors().iter().map(|e| format!("{path}: {e:?}")));
+        out.extend(
+            node.compilation_errors()
+                .iter()
+                .map(|e| format!("{path}: {e:?}")),
+        );
         for (name, child) in &node.properties {
             errors(child, &format!("{path}.{name}"), out);
         }
@@ -144,8 +211,15 @@ fn every_rule_compiles() {
     }
     for (file, crd) in linkmcp_api::crds::all() {
         let mut out = Vec::new();
-        errors(&kube::core::cel::compile_schema(&schema_of(&crd)), "", &mut out);
-        assert!(out.is_empty(), "{file}: CEL rules that do not compile: {out:?}");
+        errors(
+            &kube::core::cel::compile_schema(&schema_of(&crd)),
+            "",
+            &mut out,
+        );
+        assert!(
+            out.is_empty(),
+            "{file}: CEL rules that do not compile: {out:?}"
+        );
     }
 }
 
@@ -154,7 +228,11 @@ fn conditions_are_map_lists_keyed_by_type() {
     for (file, crd) in linkmcp_api::crds::all() {
         let conditions = &schema_of(&crd)["properties"]["status"]["properties"]["conditions"];
         assert_eq!(conditions["x-kubernetes-list-type"], "map", "{file}");
-        assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]), "{file}");
+        assert_eq!(
+            conditions["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"]),
+            "{file}"
+        );
     }
 }
 
@@ -178,7 +256,10 @@ fn every_field_has_a_description() {
     for (file, crd) in linkmcp_api::crds::all() {
         let mut missing = Vec::new();
         walk(&schema_of(&crd), "", &mut missing);
-        assert!(missing.is_empty(), "{file}: fields without a description: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "{file}: fields without a description: {missing:?}"
+        );
     }
 }
 

@@ -57,7 +57,12 @@ fn crd_schema(kind: &str) -> Option<Value> {
         "AiTask" => AiTask::crd(),
         _ => return None,
     };
-    let schema = crd.spec.versions[0].schema.clone().unwrap().open_api_v3_schema.unwrap();
+    let schema = crd.spec.versions[0]
+        .schema
+        .clone()
+        .unwrap()
+        .open_api_v3_schema
+        .unwrap();
     Some(serde_json::to_value(schema).unwrap())
 }
 
@@ -74,8 +79,10 @@ fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<Strin
                 } else if let Some(additional @ Value::Object(_)) = additional {
                     unknown_fields(additional, child, &child_path, out);
                 } else if path == ".metadata"
-                    || (path.is_empty() && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
-                    || schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+                    || (path.is_empty()
+                        && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
+                    || schema.get("x-kubernetes-preserve-unknown-fields")
+                        == Some(&Value::Bool(true))
                 {
                     // The API server itself validates apiVersion, kind and ObjectMeta.
                 } else {
@@ -112,7 +119,11 @@ fn problems(object: &Value) -> Vec<String> {
     };
     let mut out = Vec::new();
     let validator = jsonschema::draft4::new(&schema).unwrap();
-    out.extend(validator.iter_errors(object).map(|e| format!("{}: {e}", e.instance_path())));
+    out.extend(
+        validator
+            .iter_errors(object)
+            .map(|e| format!("{}: {e}", e.instance_path())),
+    );
     unknown_fields(&schema, object, "", &mut out);
     if let Err(errors) = kube::core::cel::Validator::new().validate(&schema, object, None) {
         out.extend(errors.into_vec().into_iter().map(|e| e.to_string()));
@@ -130,20 +141,31 @@ fn problems(object: &Value) -> Vec<String> {
 #[test]
 fn every_sample_is_valid() {
     let docs = sample_documents();
-    assert!(docs.len() >= 20, "expected the full sample set, found {} documents", docs.len());
+    assert!(
+        docs.len() >= 20,
+        "expected the full sample set, found {} documents",
+        docs.len()
+    );
     let mut failures = Vec::new();
     for (file, doc) in &docs {
         for problem in problems(doc) {
             failures.push(format!("{}: {problem}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "invalid samples:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "invalid samples:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn samples_cover_every_kind_and_link_type() {
     let docs = sample_documents();
-    let kinds: BTreeSet<&str> = docs.iter().filter_map(|(_, d)| d["kind"].as_str()).collect();
+    let kinds: BTreeSet<&str> = docs
+        .iter()
+        .filter_map(|(_, d)| d["kind"].as_str())
+        .collect();
     for kind in ["McpServer", "McpLink", "Agent", "AiTask"] {
         assert!(kinds.contains(kind), "no sample of {kind}");
     }
@@ -156,7 +178,10 @@ fn samples_cover_every_kind_and_link_type() {
         })
         .collect();
     for t in linkmcp_api::LinkType::ALL {
-        assert!(link_types.contains(t.as_str()), "config/samples/links has no {t} link");
+        assert!(
+            link_types.contains(t.as_str()),
+            "config/samples/links has no {t} link"
+        );
     }
 }
 
@@ -167,15 +192,28 @@ fn local_stack_is_complete() {
         .filter(|(file, _)| file.parent().unwrap().ends_with("local"))
         .map(|(_, d)| d)
         .collect();
-    let server = local.iter().find(|d| d["kind"] == "McpServer").expect("a local McpServer");
+    let server = local
+        .iter()
+        .find(|d| d["kind"] == "McpServer")
+        .expect("a local McpServer");
     assert_eq!(server["spec"]["auth"]["allowUnauthenticated"], true);
     let links: Vec<McpLink> = local
         .iter()
         .filter(|d| d["kind"] == "McpLink")
         .map(|d| serde_json::from_value(d.clone()).unwrap())
         .collect();
-    assert!(links.iter().any(|l| l.spec.postgres.as_ref().is_some_and(|p| p.host == "127.0.0.1" && p.port == 5432)));
-    assert!(links.iter().any(|l| l.spec.valkey.as_ref().is_some_and(|v| v.host == "127.0.0.1" && v.port == 6379)));
+    assert!(links.iter().any(|l| {
+        l.spec
+            .postgres
+            .as_ref()
+            .is_some_and(|p| p.host == "127.0.0.1" && p.port == 5432)
+    }));
+    assert!(links.iter().any(|l| {
+        l.spec
+            .valkey
+            .as_ref()
+            .is_some_and(|v| v.host == "127.0.0.1" && v.port == 6379)
+    }));
     assert!(local.iter().any(|d| d["kind"] == "Agent"));
     assert!(local.iter().any(|d| d["kind"] == "AiTask"));
     // Every Secret a local object references is in the folder.
@@ -186,7 +224,11 @@ fn local_stack_is_complete() {
         .collect();
     for link in &links {
         if let Some(creds) = &link.spec.credentials_secret_ref {
-            assert!(secrets.contains(creds.name.as_str()), "Secret {} is not in local/", creds.name);
+            assert!(
+                secrets.contains(creds.name.as_str()),
+                "Secret {} is not in local/",
+                creds.name
+            );
         }
     }
 }
@@ -213,7 +255,11 @@ spec:
 fn with(base: &str, pointer: &str, value: Value) -> Value {
     let mut doc = parse(base);
     let (parent, key) = pointer.rsplit_once('/').unwrap();
-    doc.pointer_mut(parent).unwrap().as_object_mut().unwrap().insert(key.into(), value);
+    doc.pointer_mut(parent)
+        .unwrap()
+        .as_object_mut()
+        .unwrap()
+        .insert(key.into(), value);
     doc
 }
 
@@ -246,13 +292,23 @@ fn a_link_with_no_backend_block_is_refused() {
 
 #[test]
 fn invalid_cron_schedules_are_refused() {
-    for schedule in ["every day", "* * * *", "* * * * * *", "*/5 * * * *;rm", "0 25h * * *"] {
+    for schedule in [
+        "every day",
+        "* * * *",
+        "* * * * * *",
+        "*/5 * * * *;rm",
+        "0 25h * * *",
+    ] {
         let doc = with(TASK, "/spec/schedule", Value::String(schedule.into()));
         assert_refused(&doc, "schedule must be empty");
     }
     for schedule in ["", "@daily", "0 7 * * 1-5", "*/15 0-6 1,15 JAN-MAR MON-FRI"] {
         let doc = with(TASK, "/spec/schedule", Value::String(schedule.into()));
-        assert_eq!(problems(&doc), Vec::<String>::new(), "{schedule:?} should be accepted");
+        assert_eq!(
+            problems(&doc),
+            Vec::<String>::new(),
+            "{schedule:?} should be accepted"
+        );
     }
 }
 
@@ -263,12 +319,18 @@ fn mode_is_monitor_or_act() {
 
 #[test]
 fn a_task_cannot_chain_to_itself() {
-    assert_refused(&with(TASK, "/spec/next", serde_json::json!(["check"])), "must not name the task itself");
+    assert_refused(
+        &with(TASK, "/spec/next", serde_json::json!(["check"])),
+        "must not name the task itself",
+    );
 }
 
 #[test]
 fn write_access_must_be_a_boolean() {
-    assert_refused(&with(LINK, "/spec/writeAccess", "yes".into()), "writeAccess");
+    assert_refused(
+        &with(LINK, "/spec/writeAccess", "yes".into()),
+        "writeAccess",
+    );
 }
 
 #[test]
@@ -278,12 +340,18 @@ fn ports_must_be_in_range() {
 
 #[test]
 fn server_refs_must_be_dns_labels() {
-    assert_refused(&with(LINK, "/spec/serverRef/name", "Data_Server".into()), "must be a DNS label");
+    assert_refused(
+        &with(LINK, "/spec/serverRef/name", "Data_Server".into()),
+        "must be a DNS label",
+    );
 }
 
 #[test]
 fn unknown_fields_are_refused() {
-    assert_refused(&with(LINK, "/spec/postgres/password", "hunter2".into()), "unknown field .spec.postgres.password");
+    assert_refused(
+        &with(LINK, "/spec/postgres/password", "hunter2".into()),
+        "unknown field .spec.postgres.password",
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ use crate::common::{CredentialsSecretRef, ServerRef};
     version = "v1alpha1",
     kind = "McpLink",
     namespaced,
+    derive = "PartialEq",
     status = "McpLinkStatus",
     shortname = "mcpl",
     category = "linkmcp",
@@ -31,8 +32,16 @@ use crate::common::{CredentialsSecretRef, ServerRef};
     printcolumn(name = "Type", type_ = "string", json_path = ".status.type"),
     printcolumn(name = "Write", type_ = "boolean", json_path = ".spec.writeAccess"),
     printcolumn(name = "Tools", type_ = "integer", json_path = ".status.toolCount"),
-    printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = kube::core::Rule::new("[has(self.postgres), has(self.cnpg), has(self.mongodb), has(self.clickhouse), has(self.s3), has(self.kafka), has(self.rabbitmq), has(self.prometheus), has(self.loki), has(self.grafana), has(self.valkey), has(self.argocd), has(self.fastapi), has(self.git)].filter(x, x).size() == 1").message("exactly one backend block must be set: postgres, cnpg, mongodb, clickhouse, s3, kafka, rabbitmq, prometheus, loki, grafana, valkey, argocd, fastapi or git"))]
@@ -326,7 +335,11 @@ impl fmt::Display for BackendCountError {
             f.write_str(&all.join(", "))
         } else {
             let set: Vec<&str> = self.set.iter().map(|t| t.as_str()).collect();
-            write!(f, "exactly one backend block may be set, found {}", set.join(" and "))
+            write!(
+                f,
+                "exactly one backend block may be set, found {}",
+                set.join(" and ")
+            )
         }
     }
 }
@@ -334,6 +347,19 @@ impl fmt::Display for BackendCountError {
 impl std::error::Error for BackendCountError {}
 
 impl McpLinkSpec {
+    /// The Secret holding the link's credentials: `credentialsSecretRef`, or for a
+    /// CloudNativePG link without one, the cluster's `<cluster>-app` Secret.
+    pub fn credentials_secret(&self) -> Option<CredentialsSecretRef> {
+        match (&self.credentials_secret_ref, &self.cnpg) {
+            (Some(reference), _) => Some(reference.clone()),
+            (None, Some(cnpg)) => Some(CredentialsSecretRef {
+                name: format!("{}-app", cnpg.cluster),
+                keys: BTreeMap::new(),
+            }),
+            (None, None) => None,
+        }
+    }
+
     /// The one backend block, or which blocks make the spec invalid.
     pub fn backend(&self) -> Result<Backend<'_>, BackendCountError> {
         let blocks: [Option<Backend<'_>>; 14] = [

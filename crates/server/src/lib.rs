@@ -1,0 +1,210 @@
+//! The linkmcp server: one governed MCP endpoint per McpServer.
+//!
+//! [`Server`] binds the HTTP listener, registers the built-in tools and serves `/mcp` and the
+//! probes until its shutdown token is cancelled; the binary (`main.rs`) only turns flags into
+//! [`Settings`] and signals into that token, so tests run the same server in process.
+
+pub mod args;
+pub mod http;
+pub mod mcp;
+pub mod registry;
+pub mod source;
+
+use std::{future::IntoFuture as _, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    http::{Health, InFlight},
+    mcp::{CallLimits, McpHandler},
+    registry::Registry,
+};
+
+/// How the server listens and serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The address to listen on; port 0 picks a free port (see [`Server::local_addr`]).
+    pub listen: SocketAddr,
+    /// Serve without sessions (see [`http::router`] for what clients lose).
+    pub stateless: bool,
+    /// Host names accepted on `/mcp` besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// The name reported to clients.
+    pub server_name: String,
+    /// The limits every tool call runs under.
+    pub limits: CallLimits,
+    /// The largest request body accepted on `/mcp`.
+    pub max_request_body_bytes: usize,
+    /// How long shutdown waits for running requests (tool calls) before closing sessions.
+    pub drain_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            stateless: false,
+            allowed_hosts: Vec::new(),
+            server_name: "linkmcp".to_owned(),
+            limits: CallLimits::default(),
+            max_request_body_bytes: 4 * 1024 * 1024,
+            drain_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// After the sessions are closed, how long open connections get to finish before the server
+/// returns anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// A bound, not yet serving server.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    router: axum::Router,
+    handler: McpHandler,
+    health: Arc<Health>,
+    in_flight: Arc<InFlight>,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+    mcp_stop: CancellationToken,
+    drain_timeout: Duration,
+}
+
+impl Server {
+    /// Registers the core toolset in `registry` and binds `settings.listen`. The server stops
+    /// when `shutdown` is cancelled.
+    pub async fn bind(
+        settings: &Settings,
+        registry: Arc<Registry>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        registry::core::register(&registry, &settings.server_name)
+            .context("registering the core toolset")?;
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let local_addr = listener.local_addr().context("reading the bound address")?;
+        let mcp_stop = CancellationToken::new();
+        let handler = McpHandler::new(
+            registry.clone(),
+            &settings.server_name,
+            settings.limits,
+            shutdown.clone(),
+        );
+        let health = Arc::new(Health::default());
+        let in_flight = Arc::new(InFlight::default());
+        let router = http::router(
+            settings,
+            handler.clone(),
+            health.clone(),
+            in_flight.clone(),
+            mcp_stop.clone(),
+        );
+        health.mark_started();
+        Ok(Self {
+            listener,
+            local_addr,
+            router,
+            handler,
+            health,
+            in_flight,
+            registry,
+            shutdown,
+            mcp_stop,
+            drain_timeout: settings.drain_timeout,
+        })
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The state the probe endpoints report.
+    pub fn health(&self) -> &Arc<Health> {
+        &self.health
+    }
+
+    /// Serves until shutdown, then drains: stops accepting connections and reporting ready,
+    /// lets running requests finish and their responses go out (up to the drain timeout),
+    /// closes the MCP sessions and streams, and returns once the connections are done.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            local_addr,
+            router,
+            handler,
+            health,
+            in_flight,
+            registry,
+            shutdown,
+            mcp_stop,
+            drain_timeout,
+        } = self;
+
+        tokio::spawn(mcp::forward_changes(
+            registry.subscribe(),
+            handler.peers().clone(),
+            mcp_stop.clone(),
+        ));
+        tokio::spawn({
+            let shutdown = shutdown.clone();
+            let mcp_stop = mcp_stop.clone();
+            async move {
+                shutdown.cancelled().await;
+                health.mark_draining();
+                let running = in_flight.count();
+                tracing::info!(running_requests = running, "shutting down: draining");
+                if tokio::time::timeout(drain_timeout, in_flight.idle())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        running_requests = in_flight.count(),
+                        "drain timeout reached; closing sessions with requests still running"
+                    );
+                }
+                mcp_stop.cancel();
+            }
+        });
+
+        tracing::info!(address = %local_addr, "serving MCP on /mcp");
+        let listener = listener.tap_io(|tcp| {
+            // Without it, SSE replies wait for the client's delayed ACK (tens of ms per call).
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .into_future();
+        let deadline = async {
+            mcp_stop.cancelled().await;
+            tokio::time::sleep(CLOSE_GRACE).await;
+        };
+        tokio::select! {
+            served = serve => served.context("serving HTTP")?,
+            () = deadline => tracing::warn!("connections still open after shutdown; closing them"),
+        }
+        // Stops the change fan-out as well if serving ended on its own.
+        mcp_stop.cancel();
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Binds and serves until `shutdown` is cancelled; see [`Server`].
+pub async fn serve(
+    settings: &Settings,
+    registry: Arc<Registry>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    Server::bind(settings, registry, shutdown)
+        .await?
+        .run()
+        .await
+}

@@ -1,0 +1,255 @@
+//! The rmcp `ServerHandler`, written over the shared registry.
+//!
+//! rmcp's `#[tool]` router fixes a server's tools at compile time and per handler; here tools
+//! change at run time and are shared by all sessions, so `tools/list` and `tools/call` read
+//! the registry directly.
+
+use std::{sync::Arc, time::Duration};
+
+use linkmcp_toolsets::{CallContext, output};
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+        PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+    },
+    service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
+};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::Peers;
+use crate::registry::{Registry, UnknownTool};
+
+/// The identity recorded for calls until client authentication is configured.
+const ANONYMOUS: &str = "anonymous";
+
+/// At most this many tool names are quoted in an unknown-tool error.
+const MAX_NAMES_IN_ERROR: usize = 50;
+
+/// The limits every tool call runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLimits {
+    /// How long one call may run before it is stopped.
+    pub timeout: Duration,
+    /// The most text one result may carry.
+    pub max_output_bytes: usize,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self {
+            timeout: CallContext::DEFAULT_TIMEOUT,
+            max_output_bytes: CallContext::DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// The MCP server of one McpServer: a cheap handle over state shared by all sessions.
+///
+/// rmcp takes a fresh handler from its factory for every session and every stateless request;
+/// give it [`McpHandler::instance`], so that each starts watching the registry when its
+/// request arrives.
+#[derive(Clone)]
+pub struct McpHandler {
+    shared: Arc<Shared>,
+    /// Registry changes since this instance was made. A `subscriptions/listen` request is
+    /// acknowledged before [`ServerHandler::listen`] runs; watching from the request's arrival
+    /// means a change made right after the acknowledgment is still announced.
+    changes: watch::Receiver<u64>,
+}
+
+struct Shared {
+    registry: Arc<Registry>,
+    peers: Arc<Peers>,
+    info: ServerConfig,
+    limits: CallLimits,
+    /// Ends open `subscriptions/listen` requests gracefully when the server stops.
+    shutdown: CancellationToken,
+}
+
+impl McpHandler {
+    /// A handler serving `registry` as the server `server_name`.
+    pub fn new(
+        registry: Arc<Registry>,
+        server_name: &str,
+        limits: CallLimits,
+        shutdown: CancellationToken,
+    ) -> Self {
+        // Declare only what is served: tools, whose list changes at run time.
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let info = ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(server_name, env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools for the services linked to this server. Call server_info to see which \
+                 services are linked; the tool list changes when links are added or removed.",
+            );
+        let changes = registry.subscribe();
+        Self {
+            shared: Arc::new(Shared {
+                registry,
+                peers: Arc::new(Peers::default()),
+                info,
+                limits,
+                shutdown,
+            }),
+            changes,
+        }
+    }
+
+    /// A handler over the same state that watches registry changes from now on.
+    pub fn instance(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            changes: self.shared.registry.subscribe(),
+        }
+    }
+
+    /// The sessions to notify when the registry changes.
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.shared.peers
+    }
+
+    fn call_context(&self) -> CallContext {
+        CallContext::new(ANONYMOUS)
+            .with_timeout(self.shared.limits.timeout)
+            .with_max_output_bytes(self.shared.limits.max_output_bytes)
+    }
+}
+
+/// MCP answers an unknown tool name with JSON-RPC `-32602` (invalid params).
+fn unknown_tool_error(err: &UnknownTool) -> ErrorData {
+    let mut names = err
+        .available
+        .iter()
+        .take(MAX_NAMES_IN_ERROR)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if err.available.len() > MAX_NAMES_IN_ERROR {
+        names.push_str(&format!(
+            " and {} more (see tools/list)",
+            err.available.len() - MAX_NAMES_IN_ERROR
+        ));
+    }
+    ErrorData::invalid_params(
+        format!("unknown tool `{}`; available tools: {names}", err.name),
+        Some(serde_json::json!({ "tool": err.name })),
+    )
+}
+
+impl ServerHandler for McpHandler {
+    fn get_info(&self) -> ServerConfig {
+        self.shared.info.clone()
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        if let Some(info) = context.peer.peer_info() {
+            tracing::info!(
+                client = %info.client_info.name,
+                client_version = %info.client_info.version,
+                protocol = %info.protocol_version,
+                "session started"
+            );
+        }
+        self.shared.peers.add(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.shared.registry.list()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.shared.registry.get_tool(name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = self.call_context();
+        let args = request.arguments.unwrap_or_default();
+        let result = tokio::select! {
+            result = self.shared.registry.call(&request.name, args, &ctx) => result,
+            () = context.ct.cancelled() => Ok(output::error("the call was cancelled by the client")),
+        };
+        match result {
+            Ok(result) => Ok(result.into()),
+            Err(unknown) => Err(unknown_tool_error(&unknown)),
+        }
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        // rmcp intersects this with what was requested and what get_info advertises.
+        Some(SubscriptionFilter::builder().tools_list_changed().build())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let wants_tools = context.accepted().tools_list_changed == Some(true);
+        let mut changes = self.changes.clone();
+        let sink = context.sink().clone();
+        loop {
+            tokio::select! {
+                () = context.cancelled() => return Ok(()),
+                () = self.shared.shutdown.cancelled() => return Ok(()),
+                changed = changes.changed(), if wants_tools => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    changes.borrow_and_update();
+                    match sink.notify_tool_list_changed().await {
+                        Ok(()) => {}
+                        Err(SubscriptionSendError::SubscriptionClosed) => return Ok(()),
+                        Err(err) => {
+                            tracing::debug!(error = %err, "listen stream closed");
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_tool_is_invalid_params_listing_the_tools() {
+        let err = unknown_tool_error(&UnknownTool {
+            name: "nope".into(),
+            available: vec!["ping".into(), "server_info".into()],
+        });
+        assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert_eq!(
+            err.message,
+            "unknown tool `nope`; available tools: ping, server_info"
+        );
+    }
+
+    #[test]
+    fn long_tool_lists_are_cut_in_errors() {
+        let available: Vec<String> = (0..60).map(|i| format!("t{i:02}")).collect();
+        let err = unknown_tool_error(&UnknownTool {
+            name: "nope".into(),
+            available,
+        });
+        assert!(
+            err.message.ends_with("t49 and 10 more (see tools/list)"),
+            "{}",
+            err.message
+        );
+    }
+}

@@ -1,0 +1,508 @@
+//! The live set of tools this server offers, shared by every session and every agent run.
+//!
+//! Toolsets come and go at run time (a link is applied or deleted), so the registry keeps an
+//! immutable [`Snapshot`] behind an `Arc` and replaces it whole on every change: a reader takes
+//! the current snapshot under a short lock and works on it without further locking, and a call
+//! already in flight keeps the toolset it started with. Every replacement is announced on a
+//! watch channel, which the MCP layer turns into `notifications/tools/list_changed`.
+//!
+//! Calls go through [`Registry::call`], which bounds them in time and turns a panicking tool
+//! into an `isError` result, so no toolset can take a session or the server down.
+
+pub mod core;
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, PoisonError, RwLock},
+    time::{Duration, Instant},
+};
+
+use futures::FutureExt;
+use linkmcp_toolsets::{CallContext, ToolDef, ToolDefError, Toolset, output};
+use rmcp::model::{CallToolResult, JsonObject, Tool};
+use tokio::sync::watch;
+
+/// The name under which a toolset is registered: `core` for the built-in tools,
+/// `link/<name>` for the toolset of one McpLink.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ToolsetKey(String);
+
+impl ToolsetKey {
+    /// The key of the built-in tools (`ping`, `server_info`).
+    pub fn core() -> Self {
+        Self("core".to_owned())
+    }
+
+    /// The key of the toolset serving the McpLink `name`.
+    pub fn link(name: &str) -> Self {
+        Self(format!("link/{name}"))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ToolsetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for ToolsetKey {
+    fn from(key: &str) -> Self {
+        Self(key.to_owned())
+    }
+}
+
+impl From<String> for ToolsetKey {
+    fn from(key: String) -> Self {
+        Self(key)
+    }
+}
+
+/// A change the registry refused; the previous state stays in place.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Two toolsets (or one toolset twice) declare the same tool name.
+    #[error("tool `{tool}` of toolset `{key}` is already provided by toolset `{owner}`")]
+    DuplicateTool {
+        tool: String,
+        key: ToolsetKey,
+        owner: ToolsetKey,
+    },
+    /// A toolset could not be built from its definitions.
+    #[error(transparent)]
+    InvalidToolset(#[from] ToolDefError),
+}
+
+/// The requested tool is not registered (a JSON-RPC `-32602` for MCP clients).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown tool `{name}`")]
+pub struct UnknownTool {
+    /// The name the client asked for.
+    pub name: String,
+    /// The tools registered when the call arrived, sorted by name.
+    pub available: Vec<String>,
+}
+
+#[derive(Clone)]
+struct ToolEntry {
+    key: ToolsetKey,
+    toolset: Arc<dyn Toolset>,
+    def: ToolDef,
+}
+
+/// One immutable state of the registry.
+pub struct Snapshot {
+    generation: u64,
+    toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
+    tools: BTreeMap<String, ToolEntry>,
+    listed: Vec<Tool>,
+}
+
+impl Snapshot {
+    fn empty() -> Self {
+        Self {
+            generation: 0,
+            toolsets: BTreeMap::new(),
+            tools: BTreeMap::new(),
+            listed: Vec::new(),
+        }
+    }
+
+    fn build(
+        generation: u64,
+        toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
+    ) -> Result<Self, RegistryError> {
+        let mut tools: BTreeMap<String, ToolEntry> = BTreeMap::new();
+        for (key, toolset) in &toolsets {
+            for def in toolset.tools() {
+                if let Some(existing) = tools.get(def.name()) {
+                    return Err(RegistryError::DuplicateTool {
+                        tool: def.name().to_owned(),
+                        key: key.clone(),
+                        owner: existing.key.clone(),
+                    });
+                }
+                tools.insert(
+                    def.name().to_owned(),
+                    ToolEntry {
+                        key: key.clone(),
+                        toolset: toolset.clone(),
+                        def: def.clone(),
+                    },
+                );
+            }
+        }
+        let listed = tools.values().map(|e| e.def.tool().clone()).collect();
+        Ok(Self {
+            generation,
+            toolsets,
+            tools,
+            listed,
+        })
+    }
+
+    /// Increases by one with every change; 0 is the empty registry it started as.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The tools as listed to clients, sorted by name.
+    pub fn tools(&self) -> &[Tool] {
+        &self.listed
+    }
+
+    /// The definition of the tool `name`, if registered.
+    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
+        self.tools.get(name).map(|e| &e.def)
+    }
+
+    /// The toolset keys with the number of tools each provides, sorted by key.
+    pub fn toolsets(&self) -> impl Iterator<Item = (&ToolsetKey, usize)> {
+        self.toolsets.iter().map(|(k, t)| (k, t.tools().len()))
+    }
+}
+
+/// The tools of all registered toolsets, swapped atomically on every change.
+pub struct Registry {
+    current: RwLock<Arc<Snapshot>>,
+    /// Serializes writers so that each builds on the snapshot the previous one installed.
+    writer: Mutex<()>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        let (changed, _) = watch::channel(0);
+        Self {
+            current: RwLock::new(Arc::new(Snapshot::empty())),
+            writer: Mutex::new(()),
+            changed,
+        }
+    }
+
+    /// The current state. Holding it keeps its toolsets alive, whatever changes meanwhile.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Registers `toolset` under `key`, replacing the toolset registered there before.
+    ///
+    /// Refused, leaving the registry unchanged, when one of its tool names is taken by
+    /// another key.
+    pub fn insert(
+        &self,
+        key: impl Into<ToolsetKey>,
+        toolset: Arc<dyn Toolset>,
+    ) -> Result<(), RegistryError> {
+        let key = key.into();
+        self.update(|toolsets| {
+            toolsets.insert(key.clone(), toolset);
+            true
+        })?;
+        tracing::info!(toolset = %key, "toolset registered");
+        Ok(())
+    }
+
+    /// Unregisters the toolset under `key`; returns whether there was one.
+    pub fn remove(&self, key: &ToolsetKey) -> bool {
+        let removed = self
+            .update(|toolsets| toolsets.remove(key).is_some())
+            .unwrap_or(false);
+        if removed {
+            tracing::info!(toolset = %key, "toolset unregistered");
+        }
+        removed
+    }
+
+    /// Applies `change` to a copy of the toolsets and installs the result if `change` says
+    /// something changed.
+    fn update(
+        &self,
+        change: impl FnOnce(&mut BTreeMap<ToolsetKey, Arc<dyn Toolset>>) -> bool,
+    ) -> Result<bool, RegistryError> {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let old = self.snapshot();
+        let mut toolsets = old.toolsets.clone();
+        if !change(&mut toolsets) {
+            return Ok(false);
+        }
+        let next = Arc::new(Snapshot::build(old.generation + 1, toolsets)?);
+        let generation = next.generation;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+        self.changed.send_replace(generation);
+        Ok(true)
+    }
+
+    /// A receiver whose value is the generation of the latest snapshot; it is marked changed
+    /// on every swap.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The tools as listed to clients, sorted by name.
+    pub fn list(&self) -> Vec<Tool> {
+        self.snapshot().tools().to_vec()
+    }
+
+    /// The listed description of tool `name`, if registered.
+    pub fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.snapshot().tool(name).map(|d| d.tool().clone())
+    }
+
+    /// Calls tool `name`, bounded by `ctx.timeout`.
+    ///
+    /// Every failure of the tool itself (bad arguments, backend errors, a timeout, a panic) is
+    /// an `isError` result; only a name that is not registered is an error here.
+    pub async fn call(
+        &self,
+        name: &str,
+        args: JsonObject,
+        ctx: &CallContext,
+    ) -> Result<CallToolResult, UnknownTool> {
+        let entry = {
+            let snapshot = self.snapshot();
+            match snapshot.tools.get(name) {
+                Some(entry) => entry.clone(),
+                None => {
+                    return Err(UnknownTool {
+                        name: name.to_owned(),
+                        available: snapshot.tools.keys().cloned().collect(),
+                    });
+                }
+            }
+        };
+        let started = Instant::now();
+        let (result, outcome) = run_bounded(entry.toolset.as_ref(), name, args, ctx).await;
+        tracing::info!(
+            target: "linkmcp::audit",
+            tool = name,
+            toolset = %entry.key,
+            identity = %ctx.identity,
+            duration_ms = duration_ms(started.elapsed()),
+            outcome,
+            "tool call"
+        );
+        Ok(result)
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs one call with the time limit and panic isolation; returns the result and its outcome
+/// for the audit line.
+async fn run_bounded(
+    toolset: &dyn Toolset,
+    name: &str,
+    args: JsonObject,
+    ctx: &CallContext,
+) -> (CallToolResult, &'static str) {
+    // Building the future may panic as well as polling it.
+    let call = match std::panic::catch_unwind(AssertUnwindSafe(|| toolset.call(name, args, ctx))) {
+        Ok(call) => call,
+        Err(panic) => return (panicked(name, panic.as_ref()), "panic"),
+    };
+    match tokio::time::timeout(ctx.timeout, AssertUnwindSafe(call).catch_unwind()).await {
+        Ok(Ok(result)) => {
+            let outcome = if result.is_error == Some(true) {
+                "error"
+            } else {
+                "ok"
+            };
+            (result, outcome)
+        }
+        Ok(Err(panic)) => (panicked(name, panic.as_ref()), "panic"),
+        Err(_elapsed) => (
+            output::error(format!(
+                "tool `{name}` did not finish within the {:?} time limit and was stopped; \
+                 narrow the request (fewer rows, a shorter time range) and try again",
+                ctx.timeout
+            )),
+            "timeout",
+        ),
+    }
+}
+
+fn panicked(name: &str, panic: &(dyn std::any::Any + Send)) -> CallToolResult {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-text panic payload");
+    tracing::error!(tool = name, panic = detail, "tool panicked");
+    output::error(format!(
+        "tool `{name}` failed with an internal error; the details were logged for the operator"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use futures::future::BoxFuture;
+    use linkmcp_toolsets::NoArgs;
+
+    use super::*;
+
+    /// A toolset whose tools behave as their names say.
+    struct Fixture {
+        defs: Vec<ToolDef>,
+    }
+
+    impl Fixture {
+        fn new(names: &[&'static str]) -> Arc<Self> {
+            let defs = names
+                .iter()
+                .map(|n| ToolDef::read::<NoArgs>(*n, "fixture").unwrap())
+                .collect();
+            Arc::new(Self { defs })
+        }
+    }
+
+    impl Toolset for Fixture {
+        fn tools(&self) -> &[ToolDef] {
+            &self.defs
+        }
+
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            _args: JsonObject,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            Box::pin(async move {
+                match name {
+                    "panics" => panic!("boom"),
+                    "sleeps" => {
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        output::ok_text("woke")
+                    }
+                    other => output::ok_text(format!("called {other}")),
+                }
+            })
+        }
+    }
+
+    fn ctx() -> CallContext {
+        CallContext::new("test").with_timeout(Duration::from_millis(50))
+    }
+
+    fn text(result: &CallToolResult) -> &str {
+        &result.content[0].as_text().unwrap().text
+    }
+
+    #[tokio::test]
+    async fn insert_list_and_call() {
+        let registry = Registry::new();
+        registry
+            .insert("a", Fixture::new(&["b_tool", "a_tool"]))
+            .unwrap();
+        let names: Vec<_> = registry.list().into_iter().map(|t| t.name).collect();
+        assert_eq!(names, ["a_tool", "b_tool"]);
+        let result = registry
+            .call("a_tool", JsonObject::new(), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(text(&result), "called a_tool");
+    }
+
+    #[tokio::test]
+    async fn unknown_tool_lists_the_available_ones() {
+        let registry = Registry::new();
+        registry.insert("a", Fixture::new(&["one", "two"])).unwrap();
+        let err = registry
+            .call("three", JsonObject::new(), &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(err.name, "three");
+        assert_eq!(err.available, ["one", "two"]);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_tool_becomes_an_error_result() {
+        let registry = Registry::new();
+        registry.insert("a", Fixture::new(&["panics"])).unwrap();
+        let result = registry
+            .call("panics", JsonObject::new(), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(true));
+        assert!(
+            text(&result).contains("internal error"),
+            "{}",
+            text(&result)
+        );
+        assert!(
+            !text(&result).contains("boom"),
+            "panic details stay in the log"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slow_tool_is_stopped_at_the_timeout() {
+        let registry = Registry::new();
+        registry.insert("a", Fixture::new(&["sleeps"])).unwrap();
+        let result = registry
+            .call("sleeps", JsonObject::new(), &ctx())
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(true));
+        assert!(text(&result).contains("time limit"), "{}", text(&result));
+    }
+
+    #[test]
+    fn duplicate_tool_names_are_refused_and_leave_the_state_unchanged() {
+        let registry = Registry::new();
+        registry.insert("a", Fixture::new(&["shared"])).unwrap();
+        let before = registry.snapshot().generation();
+        let err = registry.insert("b", Fixture::new(&["shared"])).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::DuplicateTool { tool, owner, .. }
+                if tool == "shared" && owner.as_str() == "a"),
+            "{err}"
+        );
+        assert_eq!(registry.snapshot().generation(), before);
+        assert!(registry.snapshot().tool("shared").is_some());
+    }
+
+    #[test]
+    fn replacing_and_removing_swap_the_snapshot_and_signal() {
+        let registry = Registry::new();
+        let mut changes = registry.subscribe();
+        registry.insert("a", Fixture::new(&["one"])).unwrap();
+        assert!(changes.has_changed().unwrap());
+        assert_eq!(*changes.borrow_and_update(), 1);
+
+        let held = registry.snapshot();
+        registry.insert("a", Fixture::new(&["two"])).unwrap();
+        assert!(held.tool("one").is_some(), "a held snapshot is immutable");
+        assert!(registry.snapshot().tool("one").is_none());
+        assert!(registry.snapshot().tool("two").is_some());
+        assert_eq!(*changes.borrow_and_update(), 2);
+
+        assert!(registry.remove(&"a".into()));
+        assert!(
+            !registry.remove(&"a".into()),
+            "removing twice changes nothing"
+        );
+        assert_eq!(*changes.borrow_and_update(), 3);
+        assert!(registry.list().is_empty());
+    }
+}

@@ -1,0 +1,18 @@
+//! Tools that linkmcp serves for links (PostgreSQL, Kafka, S3, ...).
+//!
+//! Every link type lives in its own module behind the small [`Toolset`] trait: it declares its
+//! tools ([`ToolDef`]: name, description, JSON schema of its typed parameters, MCP annotations and
+//! whether it reads or writes) and executes calls. The server's registry knows nothing else about
+//! a backend, so adding one touches one new module and one registration line.
+//!
+//! The shared helpers keep every toolset behaving the same way towards a model:
+//! [`args::parse_args`] turns bad arguments into a tool error that names the field, and
+//! [`output`] builds results and caps their size with an explicit truncation marker.
+
+pub mod args;
+pub mod credentials;
+pub mod output;
+pub mod toolset;
+
+pub use args::{NoArgs, parse_args};
+pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset};
