@@ -91,3 +91,28 @@ pub fn settings_configmap_name(server: &str) -> String {
 pub fn scheduler_lease_name(server: &str) -> String {
     format!("{server}-scheduler")
 }
+
+/// Keys of the server's credentials Secret (`<server>-credentials`), which the controller fills
+/// and the server reads. One Secret holds everything the server needs, so its ServiceAccount can
+/// be limited to that one Secret by name.
+pub mod credentials_key {
+    /// A credential of a link: `link.<link>.<credential>` (e.g. `link.orders-db.password`).
+    pub fn link(link: &str, credential: &str) -> String {
+        format!("link.{link}.{credential}")
+    }
+
+    /// The provider API key of an Agent: `agent.<agent>.apiKey`.
+    pub fn agent_api_key(agent: &str) -> String {
+        format!("agent.{agent}.apiKey")
+    }
+
+    /// A client API key of the McpServer: `apikey.<key id>`.
+    pub fn api_key(key_id: &str) -> String {
+        format!("apikey.{key_id}")
+    }
+
+    /// A notification credential: `notify.<name>` (e.g. `notify.webhook.authorization`).
+    pub fn notification(name: &str) -> String {
+        format!("notify.{name}")
+    }
+}

@@ -1,8 +1,34 @@
 //! The Dark Factory: scheduled AI agent tasks run by the server with its own governed tools.
 //!
-//! It will hold the scheduler (cron, run-now, one run per task, Lease-elected leader), the
-//! local tool selection (keyword table plus ranking, zero API calls), the model providers
-//! (Anthropic Messages, OpenAI-compatible chat completions), the agent loop that executes tool
-//! calls through the server's registry, run history, cost accounting and notifications.
-//! The server owns the registry and hands the factory a way to call tools, so this crate
-//! never depends on the server.
+//! The server embeds one [`Factory`] per McpServer and plugs in what it owns: its tool registry
+//! ([`ToolHost`]), its knowledge base ([`KnowledgeSource`]), its Secrets ([`SecretSource`]) and
+//! its status writer ([`RunReporter`]). This crate never depends on the server.
+//!
+//! - [`schedule`]: which task runs when (cron in a time zone, run-once, run-now, missed runs,
+//!   retries, chains, paused agents), pure over an injected clock;
+//! - [`select`]: which tools a run is offered, chosen locally with zero API calls;
+//! - [`provider`]: the Anthropic Messages API and OpenAI-compatible chat completions, with
+//!   retries;
+//! - [`run`]: the agent loop, executing tool calls through the host as `agent:<name>`;
+//! - [`pricing`], [`history`]: cost per model, the last runs and totals per task and agent;
+//! - [`notify`]: webhook and email reports;
+//! - [`driver`]: the factory that drives all of it in real time.
+
+pub mod driver;
+pub mod history;
+pub mod host;
+pub mod notify;
+pub mod pricing;
+pub mod provider;
+pub mod run;
+pub mod schedule;
+pub mod select;
+
+pub use driver::{
+    Clock, Factory, FactoryConfig, FactoryDeps, RunReport, RunReporter, RunStart, SystemClock,
+};
+pub use host::{
+    HostTool, KnowledgeSnippet, KnowledgeSource, NoKnowledge, NoSecrets, SecretSource, ToolHost,
+};
+pub use run::{RunInput, RunOutcome};
+pub use schedule::{Scheduler, TaskView, Trigger};

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum, builder::BoolishValueParser};
 
-use crate::{Settings, mcp::CallLimits};
+use crate::{Settings, SourceKind, auth::AuthConfig, mcp::CallLimits};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -56,9 +56,15 @@ pub struct Args {
     #[arg(long, env = "LINKMCP_SERVER_NAME")]
     pub server_name: Option<String>,
 
-    /// Which McpServer of the manifests folder to serve, when it holds several.
+    /// The McpServer to serve: in a cluster (no `--manifests`) its name, required; standalone,
+    /// which one of the manifests folder, when it holds several.
     #[arg(long = "server", env = "LINKMCP_SERVER", value_name = "NAME")]
     pub server: Option<String>,
+
+    /// Namespace of the McpServer and its links, agents, tasks and credentials Secret (cluster
+    /// mode). Defaults to the pod's own namespace, else the kubeconfig context's.
+    #[arg(long, env = "LINKMCP_NAMESPACE", value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 
     /// Seconds a tool call may run before it is stopped.
     #[arg(
@@ -81,9 +87,45 @@ pub struct Args {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Hide the text of failed tool calls from clients: they get "the tool failed; reference
+    /// <id>", and the real message is logged with that id.
+    #[arg(
+        long,
+        env = "LINKMCP_MASK_ERROR_DETAILS",
+        value_parser = BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub mask_error_details: bool,
+
+    /// Calls per minute allowed for each tool, all clients together (a burst of that many
+    /// passes at once); unlimited when not set.
+    #[arg(
+        long,
+        env = "LINKMCP_CALLS_PER_MINUTE_PER_TOOL",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub calls_per_minute_per_tool: Option<u32>,
 }
 
+/// Where Kubernetes mounts the pod's namespace with its ServiceAccount token.
+pub const SERVICE_ACCOUNT_NAMESPACE_FILE: &str =
+    "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
 impl Args {
+    /// `--namespace`, else the pod's namespace when running in a pod.
+    pub fn namespace(&self) -> Option<String> {
+        self.namespace.clone().or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE_FILE)
+                .ok()
+                .map(|namespace| namespace.trim().to_owned())
+                .filter(|namespace| !namespace.is_empty())
+        })
+    }
+
     /// The serving settings these flags describe.
     pub fn settings(&self) -> Settings {
         Settings {
@@ -98,6 +140,16 @@ impl Args {
                 timeout: Duration::from_secs(self.tool_timeout_seconds),
                 max_output_bytes: usize::try_from(self.max_output_bytes).unwrap_or(usize::MAX),
             },
+            mask_error_details: self.mask_error_details,
+            calls_per_minute_per_tool: self.calls_per_minute_per_tool,
+            source: if self.manifests.is_some() {
+                SourceKind::Manifests
+            } else {
+                SourceKind::Kubernetes
+            },
+            // Admit no one until the McpServer's `spec.auth` is known (`main` sets it): unlike
+            // `Settings::default()`, the binary never serves without auth by accident.
+            auth: AuthConfig::default(),
             ..Settings::default()
         }
     }
@@ -127,6 +179,32 @@ mod tests {
         assert_eq!(settings.limits.timeout, Duration::from_secs(30));
         assert_eq!(args.log_format, LogFormat::Text);
         assert_eq!(args.manifests, None);
+        assert!(!settings.mask_error_details);
+        assert_eq!(settings.calls_per_minute_per_tool, None);
+        assert_eq!(settings.source, SourceKind::Kubernetes);
+        assert_eq!(settings.auth, AuthConfig::default());
+        assert!(!settings.auth.spec.allow_unauthenticated);
+    }
+
+    #[test]
+    fn guard_flags_are_parsed() {
+        let args = Args::try_parse_from([
+            "linkmcp-server",
+            "--manifests=/tmp/m",
+            "--mask-error-details",
+            "--calls-per-minute-per-tool=120",
+        ])
+        .unwrap();
+        let settings = args.settings();
+        assert!(settings.mask_error_details);
+        assert_eq!(settings.calls_per_minute_per_tool, Some(120));
+        assert_eq!(settings.source, SourceKind::Manifests);
+        assert!(
+            Args::try_parse_from(["linkmcp-server", "--calls-per-minute-per-tool=0"]).is_err(),
+            "zero calls per minute is refused, not read as unlimited"
+        );
+        let args = Args::try_parse_from(["linkmcp-server", "--mask-error-details=false"]).unwrap();
+        assert!(!args.mask_error_details);
     }
 
     #[test]
@@ -141,8 +219,12 @@ mod tests {
             "--manifests=/tmp/m",
             "--tool-timeout-seconds=5",
             "--log-format=json",
+            "--server=srv",
+            "--namespace=team",
         ])
         .unwrap();
+        assert_eq!(args.server.as_deref(), Some("srv"));
+        assert_eq!(args.namespace().as_deref(), Some("team"));
         let settings = args.settings();
         assert_eq!(settings.listen, "0.0.0.0:9000".parse().unwrap());
         assert!(settings.stateless);

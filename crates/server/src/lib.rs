@@ -5,8 +5,11 @@
 //! [`Settings`] and signals into that token, so tests run the same server in process.
 
 pub mod args;
+pub mod auth;
 pub mod http;
+pub mod links;
 pub mod mcp;
+pub mod observe;
 pub mod registry;
 pub mod source;
 
@@ -18,12 +21,21 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    http::{Health, InFlight},
+    auth::{Auth, AuthConfig},
+    http::{Health, InFlight, debug::DesiredView},
     mcp::{CallLimits, McpHandler},
+    observe::{CallPolicy, Metrics},
     registry::Registry,
+    source::StateReceiver,
 };
 
 /// How the server listens and serves.
+///
+/// `Settings::default()` admits every client without credentials (`auth` is
+/// [`AuthConfig::allow_unauthenticated`]), so that tests and embedders get a working server on
+/// loopback with no setup. The binary never relies on it: [`args::Args::settings`] starts from
+/// an auth configuration that admits no one, and `main` replaces it with the McpServer's
+/// `spec.auth` and API keys before binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// The address to listen on; port 0 picks a free port (see [`Server::local_addr`]).
@@ -40,6 +52,51 @@ pub struct Settings {
     pub max_request_body_bytes: usize,
     /// How long shutdown waits for running requests (tool calls) before closing sessions.
     pub drain_timeout: Duration,
+    /// Replace the text of failed tool calls by a reference logged with the real message.
+    pub mask_error_details: bool,
+    /// At most this many calls per minute to each tool, all clients together; `None` or 0:
+    /// unlimited.
+    pub calls_per_minute_per_tool: Option<u32>,
+    /// Where the desired state comes from (reported on `/debug/info`).
+    pub source: SourceKind,
+    /// Client authentication when the server starts; later changes go through
+    /// [`Server::auth`].
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    /// The guards' policy these settings describe.
+    pub fn call_policy(&self) -> CallPolicy {
+        CallPolicy {
+            mask_error_details: self.mask_error_details,
+            calls_per_minute_per_tool: self
+                .calls_per_minute_per_tool
+                .and_then(std::num::NonZeroU32::new),
+        }
+    }
+}
+
+/// Where the server's desired state comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceKind {
+    /// None: the built-in tools only.
+    #[default]
+    None,
+    /// A folder of manifests (standalone mode).
+    Manifests,
+    /// The Kubernetes API server.
+    Kubernetes,
+}
+
+impl SourceKind {
+    /// The name shown on `/debug/info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::None => "none",
+            SourceKind::Manifests => "manifests",
+            SourceKind::Kubernetes => "kubernetes",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -52,6 +109,10 @@ impl Default for Settings {
             limits: CallLimits::default(),
             max_request_body_bytes: 4 * 1024 * 1024,
             drain_timeout: Duration::from_secs(20),
+            mask_error_details: false,
+            calls_per_minute_per_tool: None,
+            source: SourceKind::None,
+            auth: AuthConfig::allow_unauthenticated(),
         }
     }
 }
@@ -69,9 +130,11 @@ pub struct Server {
     health: Arc<Health>,
     in_flight: Arc<InFlight>,
     registry: Arc<Registry>,
+    auth: Arc<Auth>,
     shutdown: CancellationToken,
     mcp_stop: CancellationToken,
     drain_timeout: Duration,
+    desired: DesiredView,
 }
 
 impl Server {
@@ -84,25 +147,32 @@ impl Server {
     ) -> anyhow::Result<Self> {
         registry::core::register(&registry, &settings.server_name)
             .context("registering the core toolset")?;
+        registry.guards().set_policy(settings.call_policy());
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("binding {}", settings.listen))?;
         let local_addr = listener.local_addr().context("reading the bound address")?;
         let mcp_stop = CancellationToken::new();
+        let auth =
+            Arc::new(Auth::new(&settings.auth).with_metrics(registry.guards().metrics().clone()));
         let handler = McpHandler::new(
             registry.clone(),
             &settings.server_name,
             settings.limits,
+            auth.clone(),
             shutdown.clone(),
         );
         let health = Arc::new(Health::default());
         let in_flight = Arc::new(InFlight::default());
+        let desired = DesiredView::default();
         let router = http::router(
             settings,
             handler.clone(),
+            auth.clone(),
             health.clone(),
             in_flight.clone(),
             mcp_stop.clone(),
+            desired.clone(),
         );
         health.mark_started();
         Ok(Self {
@@ -113,10 +183,27 @@ impl Server {
             health,
             in_flight,
             registry,
+            auth,
             shutdown,
             mcp_stop,
             drain_timeout: settings.drain_timeout,
+            desired,
         })
+    }
+
+    /// Follows the desired state: its secret values are scrubbed from every outgoing text, and
+    /// `/debug/info` reports its links. Call it once, with the receiver the source returned.
+    pub fn follow_state(&self, state: StateReceiver) {
+        let scrubber = self.registry.guards().scrubber().clone();
+        // Loaded now, so that no call is answered before the current secrets are known.
+        scrubber.set_values(observe::scrub::secret_values(&state.borrow()));
+        self.desired.set(state.clone());
+        tokio::spawn(observe::scrub::follow(scrubber, state));
+    }
+
+    /// The server's metrics (the auth layer counts its refusals here).
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.registry.guards().metrics()
     }
 
     /// The address the server listens on.
@@ -127,6 +214,12 @@ impl Server {
     /// The state the probe endpoints report.
     pub fn health(&self) -> &Arc<Health> {
         &self.health
+    }
+
+    /// The live client authentication: [`Auth::update`] it when the configuration changes
+    /// (see [`auth::follow`]).
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
     }
 
     /// Serves until shutdown, then drains: stops accepting connections and reporting ready,
@@ -141,9 +234,11 @@ impl Server {
             health,
             in_flight,
             registry,
+            auth: _,
             shutdown,
             mcp_stop,
             drain_timeout,
+            desired: _,
         } = self;
 
         tokio::spawn(mcp::forward_changes(

@@ -10,9 +10,17 @@
 //! [`output`] builds results and caps their size with an explicit truncation marker.
 
 pub mod args;
+pub mod compliance;
 pub mod credentials;
+pub mod link;
 pub mod output;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "rabbitmq")]
+pub mod rabbitmq;
 pub mod toolset;
+#[cfg(feature = "valkey")]
+pub mod valkey;
 
 pub use args::{NoArgs, parse_args};
 pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset};

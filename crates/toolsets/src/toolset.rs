@@ -122,6 +122,15 @@ impl ToolDef {
         self
     }
 
+    /// The same tool served under another name (a link's tool prefix).
+    pub fn renamed(&self, name: impl Into<Cow<'static, str>>) -> Result<Self, ToolDefError> {
+        let name = name.into();
+        validate_name(&name)?;
+        let mut renamed = self.clone();
+        renamed.tool.name = name;
+        Ok(renamed)
+    }
+
     /// The tool's name, unique across a server.
     pub fn name(&self) -> &str {
         &self.tool.name

@@ -4,8 +4,16 @@
 //! progress (for a draining shutdown), the other answers malformed JSON with a JSON-RPC error
 //! instead of rmcp's bare `415`. Host validation (against DNS rebinding) applies to `/mcp`
 //! only, so that kubelet probes addressed to the pod IP pass.
+//!
+//! Beside them: `/metrics` ([`metrics`]), the REST API under `/api/v1` ([`rest`]) and
+//! `/debug/info` ([`debug`]), each its own router so that a layer can wrap it alone.
 
+pub mod debug;
+mod hosts;
 mod in_flight;
+pub mod metrics;
+pub mod openapi;
+pub mod rest;
 
 pub use in_flight::{InFlight, InFlightGuard, TrackedBody};
 
@@ -29,7 +37,7 @@ use rmcp::transport::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::{Settings, mcp::McpHandler};
+use crate::{Settings, auth::Auth, mcp::McpHandler};
 
 /// Host names accepted on `/mcp` whatever is configured: a local client always works.
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -75,15 +83,21 @@ pub fn allowed_hosts(configured: &[String]) -> Vec<String> {
     hosts
 }
 
-/// The application router. `in_flight` counts `/mcp` requests until their response is sent;
-/// `mcp_stop` closes every MCP session and stream when cancelled.
+/// The application router. `auth` guards `/mcp`, `/api/v1` and `/debug` (the probes and
+/// `/metrics` stay open); `in_flight` counts `/mcp` requests until their response is sent;
+/// `mcp_stop` closes every MCP session and stream when cancelled; `desired` is the state
+/// `/debug/info` reports.
 pub fn router(
     settings: &Settings,
     handler: McpHandler,
+    auth: Arc<Auth>,
     health: Arc<Health>,
     in_flight: Arc<InFlight>,
     mcp_stop: CancellationToken,
+    desired: debug::DesiredView,
 ) -> Router {
+    let registry = handler.registry().clone();
+    let peers = handler.peers().clone();
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(&settings.allowed_hosts))
         .with_cancellation_token(mcp_stop)
@@ -110,10 +124,20 @@ pub fn router(
             StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config),
         )
     };
+    // Outermost first: count the request, authenticate it (before its body is read), check
+    // the JSON, then refuse tool calls the caller lacks scopes for.
     let mcp = mcp
+        .layer(middleware::from_fn_with_state(
+            (auth.clone(), settings.max_request_body_bytes),
+            crate::auth::challenge_tool_calls,
+        ))
         .layer(middleware::from_fn_with_state(
             settings.max_request_body_bytes,
             guard_json_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            crate::auth::require_auth,
         ))
         .layer(middleware::from_fn_with_state(in_flight, track_in_flight));
     Router::new()
@@ -121,8 +145,17 @@ pub fn router(
         .route("/health", get(alive))
         .route("/startupz", get(startupz))
         .route("/readyz", get(readyz))
-        .with_state(health)
+        .with_state(health.clone())
         .merge(mcp)
+        .merge(metrics::router(registry.clone(), peers, health))
+        .merge(crate::auth::protect(
+            rest::router(registry.clone(), settings, auth.clone()),
+            auth.clone(),
+        ))
+        .merge(crate::auth::protect(
+            debug::router(registry, settings, desired, auth.clone()),
+            auth,
+        ))
 }
 
 async fn alive() -> &'static str {

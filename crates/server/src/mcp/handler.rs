@@ -3,9 +3,16 @@
 //! rmcp's `#[tool]` router fixes a server's tools at compile time and per handler; here tools
 //! change at run time and are shared by all sessions, so `tools/list` and `tools/call` read
 //! the registry directly.
+//!
+//! Both answer the caller of the request at hand: the auth middleware puts its
+//! [`Identity`] into the HTTP request's extensions, and rmcp hands the request's
+//! `http::request::Parts` to the handler in [`RequestContext::extensions`] — per request, so
+//! two clients sharing a session id are still told apart. `tools/list` shows the caller only
+//! the tools its scopes allow; `tools/call` runs under its identity (the audit log's client).
 
 use std::{sync::Arc, time::Duration};
 
+use axum::http::request::Parts;
 use linkmcp_toolsets::{CallContext, output};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -19,10 +26,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::Peers;
-use crate::registry::{Registry, UnknownTool};
-
-/// The identity recorded for calls until client authentication is configured.
-const ANONYMOUS: &str = "anonymous";
+use crate::{
+    auth::{Auth, Identity, UNAUTHENTICATED},
+    registry::{Registry, UnknownTool},
+};
 
 /// At most this many tool names are quoted in an unknown-tool error.
 const MAX_NAMES_IN_ERROR: usize = 50;
@@ -64,16 +71,19 @@ struct Shared {
     peers: Arc<Peers>,
     info: ServerConfig,
     limits: CallLimits,
+    /// Decides which tools a caller sees and may call.
+    auth: Arc<Auth>,
     /// Ends open `subscriptions/listen` requests gracefully when the server stops.
     shutdown: CancellationToken,
 }
 
 impl McpHandler {
-    /// A handler serving `registry` as the server `server_name`.
+    /// A handler serving `registry` as the server `server_name`, to callers as `auth` allows.
     pub fn new(
         registry: Arc<Registry>,
         server_name: &str,
         limits: CallLimits,
+        auth: Arc<Auth>,
         shutdown: CancellationToken,
     ) -> Self {
         // Declare only what is served: tools, whose list changes at run time.
@@ -94,6 +104,7 @@ impl McpHandler {
                 peers: Arc::new(Peers::default()),
                 info,
                 limits,
+                auth,
                 shutdown,
             }),
             changes,
@@ -113,11 +124,44 @@ impl McpHandler {
         &self.shared.peers
     }
 
-    fn call_context(&self) -> CallContext {
-        CallContext::new(ANONYMOUS)
+    /// The registry this handler serves.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
+
+    fn call_context(&self, identity: &Identity) -> CallContext {
+        CallContext::new(identity.id.clone())
             .with_timeout(self.shared.limits.timeout)
             .with_max_output_bytes(self.shared.limits.max_output_bytes)
     }
+}
+
+/// The caller of a request, as the auth middleware identified it. A request that did not pass
+/// it (no HTTP transport) counts as unauthenticated: no scopes.
+fn caller(context: &RequestContext<RoleServer>) -> &Identity {
+    context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<Identity>())
+        .unwrap_or(&UNAUTHENTICATED)
+}
+
+/// A call to a tool the caller lacks scopes for.
+///
+/// Over HTTP such a call is normally refused before it gets here, with 403
+/// `insufficient_scope` (see [`crate::auth::challenge_tool_calls`]), as the MCP authorization
+/// spec asks. What still arrives (the configuration changed in between, another transport) is
+/// refused with a JSON-RPC error rather than an `isError` result: an `isError` result reports
+/// that a tool ran and failed, and this one must not run. The code is `-32602`, as for an
+/// unknown tool — to this caller the tool is not listed — and the message names the scopes.
+fn forbidden_tool_error(tool: &str, missing: &[String]) -> ErrorData {
+    ErrorData::invalid_params(
+        format!(
+            "tool `{tool}` needs scope(s) {}, which the caller lacks",
+            missing.join(" ")
+        ),
+        Some(serde_json::json!({ "tool": tool, "missingScopes": missing })),
+    )
 }
 
 /// MCP answers an unknown tool name with JSON-RPC `-32602` (invalid params).
@@ -161,9 +205,13 @@ impl ServerHandler for McpHandler {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.shared.registry.list()))
+        let tools = self
+            .shared
+            .auth
+            .visible_tools(caller(&context), self.shared.registry.list());
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -175,7 +223,15 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx = self.call_context();
+        let identity = caller(&context);
+        let missing = self
+            .shared
+            .auth
+            .missing_tool_scopes(identity, &request.name);
+        if !missing.is_empty() {
+            return Err(forbidden_tool_error(&request.name, &missing));
+        }
+        let ctx = self.call_context(identity);
         let args = request.arguments.unwrap_or_default();
         let result = tokio::select! {
             result = self.shared.registry.call(&request.name, args, &ctx) => result,
@@ -236,6 +292,20 @@ mod tests {
         assert_eq!(
             err.message,
             "unknown tool `nope`; available tools: ping, server_info"
+        );
+    }
+
+    #[test]
+    fn forbidden_tools_are_invalid_params_naming_the_scopes() {
+        let err = forbidden_tool_error("pg_execute", &["db:write".into(), "mcp".into()]);
+        assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert_eq!(
+            err.message,
+            "tool `pg_execute` needs scope(s) db:write mcp, which the caller lacks"
+        );
+        assert_eq!(
+            err.data,
+            Some(serde_json::json!({"tool": "pg_execute", "missingScopes": ["db:write", "mcp"]}))
         );
     }
 

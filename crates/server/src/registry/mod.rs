@@ -7,7 +7,8 @@
 //! watch channel, which the MCP layer turns into `notifications/tools/list_changed`.
 //!
 //! Calls go through [`Registry::call`], which bounds them in time and turns a panicking tool
-//! into an `isError` result, so no toolset can take a session or the server down.
+//! into an `isError` result, so no toolset can take a session or the server down, and applies
+//! the [`Guards`] (rate limit, scrubbing, masking, output cap, audit, metrics).
 
 pub mod core;
 
@@ -15,14 +16,19 @@ use std::{
     collections::BTreeMap,
     fmt,
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex, PoisonError, RwLock},
-    time::{Duration, Instant},
+    sync::{
+        Arc, Mutex, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use futures::FutureExt;
+use linkmcp_api::server::OnDuplicateTools;
 use linkmcp_toolsets::{CallContext, ToolDef, ToolDefError, Toolset, output};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use tokio::sync::watch;
+
+use crate::observe::{Guards, Outcome};
 
 /// The name under which a toolset is registered: `core` for the built-in tools,
 /// `link/<name>` for the toolset of one McpLink.
@@ -100,6 +106,8 @@ struct ToolEntry {
 pub struct Snapshot {
     generation: u64,
     toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
+    /// When each key was first registered: replacing a key's toolset keeps its place.
+    order: BTreeMap<ToolsetKey, u64>,
     tools: BTreeMap<String, ToolEntry>,
     listed: Vec<Tool>,
 }
@@ -109,24 +117,53 @@ impl Snapshot {
         Self {
             generation: 0,
             toolsets: BTreeMap::new(),
+            order: BTreeMap::new(),
             tools: BTreeMap::new(),
             listed: Vec::new(),
         }
     }
 
+    /// Indexes the tools of `toolsets`, taking them in registration order (`order`) so that
+    /// "the later toolset" of a name clash is well defined for the `policy`.
     fn build(
         generation: u64,
         toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
+        order: BTreeMap<ToolsetKey, u64>,
+        policy: OnDuplicateTools,
     ) -> Result<Self, RegistryError> {
+        let mut keys: Vec<&ToolsetKey> = toolsets.keys().collect();
+        keys.sort_by_key(|k| (order.get(*k).copied().unwrap_or(u64::MAX), (*k).clone()));
         let mut tools: BTreeMap<String, ToolEntry> = BTreeMap::new();
-        for (key, toolset) in &toolsets {
+        for key in keys {
+            let toolset = &toolsets[key];
             for def in toolset.tools() {
                 if let Some(existing) = tools.get(def.name()) {
-                    return Err(RegistryError::DuplicateTool {
-                        tool: def.name().to_owned(),
-                        key: key.clone(),
-                        owner: existing.key.clone(),
-                    });
+                    match policy {
+                        OnDuplicateTools::Error => {
+                            return Err(RegistryError::DuplicateTool {
+                                tool: def.name().to_owned(),
+                                key: key.clone(),
+                                owner: existing.key.clone(),
+                            });
+                        }
+                        OnDuplicateTools::Warn => {
+                            tracing::warn!(
+                                tool = def.name(),
+                                toolset = %key,
+                                kept = %existing.key,
+                                "duplicate tool name: the first toolset keeps it"
+                            );
+                            continue;
+                        }
+                        OnDuplicateTools::Replace => {
+                            tracing::warn!(
+                                tool = def.name(),
+                                toolset = %key,
+                                replaced = %existing.key,
+                                "duplicate tool name: the later toolset takes it"
+                            );
+                        }
+                    }
                 }
                 tools.insert(
                     def.name().to_owned(),
@@ -142,6 +179,7 @@ impl Snapshot {
         Ok(Self {
             generation,
             toolsets,
+            order,
             tools,
             listed,
         })
@@ -171,9 +209,15 @@ impl Snapshot {
 /// The tools of all registered toolsets, swapped atomically on every change.
 pub struct Registry {
     current: RwLock<Arc<Snapshot>>,
+    /// What happens to a tool name two toolsets declare (the McpServer's onDuplicateTools).
+    policy: RwLock<OnDuplicateTools>,
+    /// The registration counter behind [`Snapshot::order`].
+    next_order: AtomicU64,
     /// Serializes writers so that each builds on the snapshot the previous one installed.
     writer: Mutex<()>,
     changed: watch::Sender<u64>,
+    /// Rate limit, scrubbing, masking, output cap, audit and metrics of every call.
+    guards: Guards,
 }
 
 impl Default for Registry {
@@ -188,9 +232,18 @@ impl Registry {
         let (changed, _) = watch::channel(0);
         Self {
             current: RwLock::new(Arc::new(Snapshot::empty())),
+            policy: RwLock::new(OnDuplicateTools::default()),
+            next_order: AtomicU64::new(0),
             writer: Mutex::new(()),
             changed,
+            guards: Guards::default(),
         }
+    }
+
+    /// What every call passes through: the policy can be changed, the scrubber and metrics
+    /// are shared with the rest of the server.
+    pub fn guards(&self) -> &Guards {
+        &self.guards
     }
 
     /// The current state. Holding it keeps its toolsets alive, whatever changes meanwhile.
@@ -219,6 +272,11 @@ impl Registry {
         Ok(())
     }
 
+    /// Sets what a later toolset's clashing tool name does from the next change on.
+    pub fn set_duplicate_policy(&self, policy: OnDuplicateTools) {
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = policy;
+    }
+
     /// Unregisters the toolset under `key`; returns whether there was one.
     pub fn remove(&self, key: &ToolsetKey) -> bool {
         let removed = self
@@ -242,7 +300,20 @@ impl Registry {
         if !change(&mut toolsets) {
             return Ok(false);
         }
-        let next = Arc::new(Snapshot::build(old.generation + 1, toolsets)?);
+        let mut order = old.order.clone();
+        order.retain(|key, _| toolsets.contains_key(key));
+        for key in toolsets.keys() {
+            order
+                .entry(key.clone())
+                .or_insert_with(|| self.next_order.fetch_add(1, Ordering::Relaxed));
+        }
+        let policy = *self.policy.read().unwrap_or_else(PoisonError::into_inner);
+        let next = Arc::new(Snapshot::build(
+            old.generation + 1,
+            toolsets,
+            order,
+            policy,
+        )?);
         let generation = next.generation;
         *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
         self.changed.send_replace(generation);
@@ -268,42 +339,40 @@ impl Registry {
     /// Calls tool `name`, bounded by `ctx.timeout`.
     ///
     /// Every failure of the tool itself (bad arguments, backend errors, a timeout, a panic) is
-    /// an `isError` result; only a name that is not registered is an error here.
+    /// an `isError` result; only a name that is not registered is an error here. This is the
+    /// one path to a tool, so the [`Guards`] apply here: the rate limit before the call; secret
+    /// scrubbing, error masking and the output cap on the result; one audit line and the call
+    /// metrics for every call, however it ends.
     pub async fn call(
         &self,
         name: &str,
         args: JsonObject,
         ctx: &CallContext,
     ) -> Result<CallToolResult, UnknownTool> {
+        let mut record = self.guards.record(name, &args, ctx);
         let entry = {
             let snapshot = self.snapshot();
             match snapshot.tools.get(name) {
                 Some(entry) => entry.clone(),
                 None => {
+                    record.finish(Outcome::UnknownTool, false, None);
                     return Err(UnknownTool {
-                        name: name.to_owned(),
+                        name: self.guards.scrubber().scrub(name).into_owned(),
                         available: snapshot.tools.keys().cloned().collect(),
                     });
                 }
             }
         };
-        let started = Instant::now();
+        record.set_toolset(entry.key.as_str());
+        if let Some(refused) = self.guards.admit(name) {
+            record.finish(Outcome::RateLimited, false, None);
+            return Ok(refused);
+        }
         let (result, outcome) = run_bounded(entry.toolset.as_ref(), name, args, ctx).await;
-        tracing::info!(
-            target: "linkmcp::audit",
-            tool = name,
-            toolset = %entry.key,
-            identity = %ctx.identity,
-            duration_ms = duration_ms(started.elapsed()),
-            outcome,
-            "tool call"
-        );
-        Ok(result)
+        let released = self.guards.release(name, result, outcome, ctx);
+        record.finish(outcome, released.truncated, released.reference.as_deref());
+        Ok(released.result)
     }
-}
-
-fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Runs one call with the time limit and panic isolation; returns the result and its outcome
@@ -313,29 +382,29 @@ async fn run_bounded(
     name: &str,
     args: JsonObject,
     ctx: &CallContext,
-) -> (CallToolResult, &'static str) {
+) -> (CallToolResult, Outcome) {
     // Building the future may panic as well as polling it.
     let call = match std::panic::catch_unwind(AssertUnwindSafe(|| toolset.call(name, args, ctx))) {
         Ok(call) => call,
-        Err(panic) => return (panicked(name, panic.as_ref()), "panic"),
+        Err(panic) => return (panicked(name, panic.as_ref()), Outcome::Panic),
     };
     match tokio::time::timeout(ctx.timeout, AssertUnwindSafe(call).catch_unwind()).await {
         Ok(Ok(result)) => {
             let outcome = if result.is_error == Some(true) {
-                "error"
+                Outcome::Error
             } else {
-                "ok"
+                Outcome::Ok
             };
             (result, outcome)
         }
-        Ok(Err(panic)) => (panicked(name, panic.as_ref()), "panic"),
+        Ok(Err(panic)) => (panicked(name, panic.as_ref()), Outcome::Panic),
         Err(_elapsed) => (
             output::error(format!(
                 "tool `{name}` did not finish within the {:?} time limit and was stopped; \
                  narrow the request (fewer rows, a shorter time range) and try again",
                 ctx.timeout
             )),
-            "timeout",
+            Outcome::Timeout,
         ),
     }
 }
@@ -355,6 +424,8 @@ fn panicked(name: &str, panic: &(dyn std::any::Any + Send)) -> CallToolResult {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
+    use std::time::Duration;
 
     use futures::future::BoxFuture;
     use linkmcp_toolsets::NoArgs;

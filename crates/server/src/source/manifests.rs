@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::{DesiredState, LinkState, StateReceiver};
+use super::{
+    DesiredState, LinkState, StateReceiver, namespace_of, resolve_link, secret_data, served_by,
+};
 
 /// Why a folder could not be turned into a desired state.
 #[derive(Debug, thiserror::Error)]
@@ -164,10 +166,6 @@ impl ManifestSource {
         };
         let server_name = name_of(&server);
         let namespace = namespace_of(&server.metadata);
-        let ours = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-                    server_ref: &str| {
-            server_ref == server_name && namespace_of(meta) == namespace
-        };
         let secrets: BTreeMap<String, BTreeMap<String, String>> = objects
             .secrets
             .iter()
@@ -175,13 +173,25 @@ impl ManifestSource {
             .map(|s| (s.metadata.name.clone().unwrap_or_default(), secret_data(s)))
             .collect();
 
-        let mut links: Vec<LinkState> = objects
-            .links
+        let links: Vec<LinkState> = served_by(objects.links, &server_name, namespace)
             .into_iter()
-            .filter(|l| ours(&l.metadata, &l.spec.server_ref.name))
-            .map(|link| resolve_link(link, &secrets, &self.dir))
+            .map(|link| {
+                resolve_link(link, |link, reference| {
+                    let data = secrets.get(&reference.name).ok_or_else(|| {
+                        format!(
+                            "Secret {} is not in {} (namespace {})",
+                            reference.name,
+                            self.dir.display(),
+                            namespace_of(&link.metadata)
+                        )
+                    })?;
+                    reference
+                        .resolve(data)
+                        .map(Credentials::new)
+                        .map_err(|missing| missing.to_string())
+                })
+            })
             .collect();
-        links.sort_by(|a, b| a.name().cmp(b.name()));
 
         let api_keys = server
             .spec
@@ -192,18 +202,22 @@ impl ManifestSource {
             .map(|data| Credentials::new(data.clone()))
             .unwrap_or_default();
 
+        let agents = served_by(objects.agents, &server_name, namespace);
+        let agent_api_keys = agents
+            .iter()
+            .filter_map(|agent| {
+                let reference = agent.spec.api_key_secret_ref.as_ref()?;
+                let value = secrets.get(&reference.name)?.get(&reference.key)?;
+                Some((agent.metadata.name.clone()?, value.clone()))
+            })
+            .collect();
+        let tasks = served_by(objects.tasks, &server_name, namespace);
+
         Ok(DesiredState {
             links,
-            agents: objects
-                .agents
-                .into_iter()
-                .filter(|a| ours(&a.metadata, &a.spec.server_ref.name))
-                .collect(),
-            tasks: objects
-                .tasks
-                .into_iter()
-                .filter(|t| ours(&t.metadata, &t.spec.server_ref.name))
-                .collect(),
+            agents,
+            agent_api_keys: Credentials::new(agent_api_keys),
+            tasks,
             api_keys,
             server: Some(server),
         })
@@ -212,57 +226,6 @@ impl ManifestSource {
 
 fn name_of(server: &McpServer) -> String {
     server.metadata.name.clone().unwrap_or_default()
-}
-
-/// Objects without a namespace are in `default`, as `kubectl apply` would put them.
-fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
-    meta.namespace.as_deref().unwrap_or("default")
-}
-
-/// A Secret's `data` (decoded) and `stringData`, the latter winning as in the API server.
-fn secret_data(secret: &Secret) -> BTreeMap<String, String> {
-    let mut data: BTreeMap<String, String> = secret
-        .data
-        .iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), String::from_utf8_lossy(&v.0).into_owned()))
-        .collect();
-    data.extend(secret.string_data.clone().unwrap_or_default());
-    data
-}
-
-fn resolve_link(
-    link: McpLink,
-    secrets: &BTreeMap<String, BTreeMap<String, String>>,
-    dir: &Path,
-) -> LinkState {
-    let mut state = LinkState {
-        link,
-        credentials: Credentials::default(),
-        problem: None,
-    };
-    if let Err(err) = state.link.spec.backend() {
-        state.problem = Some(err.to_string());
-        return state;
-    }
-    let Some(reference) = state.link.spec.credentials_secret() else {
-        return state;
-    };
-    match secrets.get(&reference.name) {
-        None => {
-            state.problem = Some(format!(
-                "Secret {} is not in {} (namespace {})",
-                reference.name,
-                dir.display(),
-                namespace_of(&state.link.metadata)
-            ));
-        }
-        Some(data) => match reference.resolve(data) {
-            Ok(values) => state.credentials = Credentials::new(values),
-            Err(missing) => state.problem = Some(missing.to_string()),
-        },
-    }
-    state
 }
 
 /// The YAML files under `dir`, sorted, so loads are deterministic.
@@ -405,6 +368,10 @@ mod tests {
         assert_eq!(pg.problem, None);
         assert_eq!(pg.credentials.get("username"), Some("postgres"));
         assert_eq!(state.agents.len(), 1);
+        assert_eq!(
+            state.agent_api_keys.get("local-agent"),
+            Some("replace-with-a-real-key")
+        );
         assert_eq!(state.tasks.len(), 1);
     }
 

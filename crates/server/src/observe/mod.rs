@@ -1,0 +1,18 @@
+//! What the server records about its calls, and what it withholds from its clients.
+//!
+//! Every tool call, from MCP, REST or an agent run, goes through
+//! [`Registry::call`](crate::registry::Registry::call), which applies the [`guard::Guards`]:
+//! the per-tool rate limit ([`limit`]), secret scrubbing ([`scrub`]), error masking and the
+//! output cap; writes one audit line ([`audit`]); and counts the call in the Prometheus
+//! [`metrics`] served on `/metrics`.
+
+pub mod audit;
+pub mod guard;
+pub mod limit;
+pub mod metrics;
+pub mod scrub;
+
+pub use audit::Outcome;
+pub use guard::{CallPolicy, Guards};
+pub use metrics::Metrics;
+pub use scrub::Scrubber;

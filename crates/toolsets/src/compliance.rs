@@ -1,0 +1,298 @@
+//! The compliance harness every backend's tests call, so each toolset is held to the same
+//! rules (DESIGN §5) by the same checks: annotations on every tool, write tools gated by
+//! writeAccess, bad arguments named in an isError result, output capped and marked, and no
+//! credential value in any text a client could see — error paths included.
+//!
+//! The checks panic with a message saying which tool broke which rule; they are meant for
+//! tests, and live here (not under `cfg(test)`) so every backend's tests can use them.
+
+use std::sync::Arc;
+
+use linkmcp_api::link::ToolFilter;
+use rmcp::model::{CallToolResult, JsonObject};
+use serde_json::Value;
+
+use crate::credentials::Credentials;
+use crate::link::Governed;
+use crate::{Access, CallContext, Toolset};
+
+/// All the text a client would see of a result: text content and structured content.
+pub fn result_text(result: &CallToolResult) -> String {
+    let mut text: Vec<String> = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    if let Some(structured) = &result.structured_content {
+        text.push(structured.to_string());
+    }
+    text.join("\n")
+}
+
+/// Every tool carries all four MCP hints, consistent with its access.
+pub fn check_annotations(toolset: &dyn Toolset) {
+    assert!(!toolset.tools().is_empty(), "the toolset declares no tools");
+    for def in toolset.tools() {
+        let name = def.name();
+        let a = def
+            .tool()
+            .annotations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: no annotations"));
+        for (hint, value) in [
+            ("readOnlyHint", a.read_only_hint),
+            ("destructiveHint", a.destructive_hint),
+            ("idempotentHint", a.idempotent_hint),
+            ("openWorldHint", a.open_world_hint),
+        ] {
+            assert!(value.is_some(), "{name}: {hint} is not set");
+        }
+        assert_eq!(
+            a.read_only_hint,
+            Some(def.access() == Access::Read),
+            "{name}: readOnlyHint disagrees with its access"
+        );
+        assert!(
+            def.tool()
+                .description
+                .as_ref()
+                .is_some_and(|d| d.len() >= 20),
+            "{name}: a model needs a real description"
+        );
+    }
+}
+
+/// Without writeAccess no write tool is listed and none can be called by name; with it, every
+/// write tool is listed.
+pub async fn check_write_gating(backend: Arc<dyn Toolset>, default_prefix: &str) {
+    let writes: Vec<String> = backend
+        .tools()
+        .iter()
+        .filter(|d| d.access() == Access::Write)
+        .map(|d| d.name().to_owned())
+        .collect();
+    let filter = ToolFilter::default();
+    let read_only = Governed::new(
+        backend.clone(),
+        default_prefix,
+        default_prefix,
+        &filter,
+        false,
+    )
+    .unwrap_or_else(|e| panic!("governing the toolset failed: {e}"));
+    for def in read_only.tools() {
+        assert_eq!(
+            def.access(),
+            Access::Read,
+            "{} is listed without writeAccess",
+            def.name()
+        );
+    }
+    let ctx = CallContext::new("compliance");
+    for name in &writes {
+        let result = read_only.call(name, JsonObject::new(), &ctx).await;
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{name} ran without writeAccess"
+        );
+    }
+    let writable = Governed::new(backend, default_prefix, default_prefix, &filter, true)
+        .unwrap_or_else(|e| panic!("governing the toolset failed: {e}"));
+    for name in &writes {
+        assert!(
+            writable.tools().iter().any(|d| d.name() == name),
+            "{name} is missing with writeAccess"
+        );
+    }
+}
+
+/// Arguments that break the tool's schema: a wrong type for its first property, or an
+/// unknown field for a tool without properties. Returns the arguments and the field named.
+fn bad_arguments(schema: &JsonObject) -> (JsonObject, String) {
+    let first = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .and_then(|p| p.iter().next());
+    let mut args = JsonObject::new();
+    match first {
+        Some((field, property)) => {
+            let wrong = match property.get("type").and_then(Value::as_str) {
+                Some("string") => Value::from(12345),
+                _ => Value::from("not-the-right-type"),
+            };
+            args.insert(field.clone(), wrong);
+            (args, field.clone())
+        }
+        None => {
+            args.insert("unexpected_field".into(), Value::from(1));
+            (args, "unexpected_field".into())
+        }
+    }
+}
+
+/// Every tool answers arguments of the wrong shape with an isError result naming the field,
+/// without touching the backend.
+pub async fn check_bad_arguments(toolset: &dyn Toolset) {
+    let ctx = CallContext::new("compliance");
+    for def in toolset.tools() {
+        let (args, field) = bad_arguments(&def.tool().input_schema);
+        let result = toolset.call(def.name(), args, &ctx).await;
+        let text = result_text(&result);
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{}: bad arguments were accepted: {text}",
+            def.name()
+        );
+        assert!(
+            text.contains(&field),
+            "{}: the error does not name `{field}`: {text}",
+            def.name()
+        );
+    }
+}
+
+/// A call that produces more than `max_bytes` of text is cut to the cap and says so.
+pub async fn check_output_capped(
+    toolset: &dyn Toolset,
+    tool: &str,
+    args: JsonObject,
+    max_bytes: usize,
+) {
+    let ctx = CallContext::new("compliance").with_max_output_bytes(max_bytes);
+    let result = toolset.call(tool, args, &ctx).await;
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{tool}: the capped call failed: {text}"
+    );
+    assert!(
+        text.len() <= max_bytes + 200,
+        "{tool}: {} bytes of text exceed the cap of {max_bytes}",
+        text.len()
+    );
+    assert!(
+        text.contains("truncated"),
+        "{tool}: the cut output does not say it was truncated"
+    );
+}
+
+/// No credential value appears in any of the results.
+pub fn check_no_secrets(results: &[CallToolResult], credentials: &Credentials) {
+    for result in results {
+        let text = result_text(result);
+        for secret in credentials.values().filter(|v| v.len() >= 4) {
+            assert!(
+                !text.contains(secret),
+                "a credential value appears in a result: {text}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use futures::future::BoxFuture;
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::{NoArgs, ToolDef, output, parse_args};
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Query {
+        /// SQL text.
+        sql: String,
+    }
+
+    /// A well-behaved toolset: the harness must accept it.
+    struct Good(Vec<ToolDef>);
+
+    impl Toolset for Good {
+        fn tools(&self) -> &[ToolDef] {
+            &self.0
+        }
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            args: JsonObject,
+            ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            Box::pin(async move {
+                if name == "x_query" {
+                    if let Err(e) = parse_args::<Query>(args) {
+                        return e;
+                    }
+                    let (text, _) = output::cap_text(&"row\n".repeat(10_000), ctx.max_output_bytes);
+                    return output::ok_text(text);
+                }
+                match parse_args::<NoArgs>(args) {
+                    Ok(_) => output::ok_text("done"),
+                    Err(e) => e,
+                }
+            })
+        }
+    }
+
+    fn good() -> Arc<dyn Toolset> {
+        Arc::new(Good(vec![
+            ToolDef::read::<Query>("x_query", "Run a read-only query and return rows.").unwrap(),
+            ToolDef::write::<NoArgs>("x_write", "Write something to the backend store.").unwrap(),
+        ]))
+    }
+
+    #[tokio::test]
+    async fn a_compliant_toolset_passes() {
+        let toolset = good();
+        check_annotations(toolset.as_ref());
+        check_write_gating(toolset.clone(), "x").await;
+        check_bad_arguments(toolset.as_ref()).await;
+        check_output_capped(
+            toolset.as_ref(),
+            "x_query",
+            serde_json::from_str(r#"{"sql":"select"}"#).unwrap(),
+            1024,
+        )
+        .await;
+        let creds = Credentials::new(BTreeMap::from([("password".into(), "s3cr3t-value".into())]));
+        check_no_secrets(&[output::ok_text("fine")], &creds);
+    }
+
+    #[test]
+    #[should_panic(expected = "a credential value appears")]
+    fn a_leaked_secret_is_caught() {
+        let creds = Credentials::new(BTreeMap::from([("password".into(), "s3cr3t-value".into())]));
+        check_no_secrets(&[output::error("login failed for s3cr3t-value")], &creds);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "exceed the cap")]
+    async fn an_uncapped_result_is_caught() {
+        struct Loud(Vec<ToolDef>);
+        impl Toolset for Loud {
+            fn tools(&self) -> &[ToolDef] {
+                &self.0
+            }
+            fn call<'a>(
+                &'a self,
+                _: &'a str,
+                _: JsonObject,
+                _: &'a CallContext,
+            ) -> BoxFuture<'a, CallToolResult> {
+                Box::pin(async { output::ok_text("x".repeat(100_000)) })
+            }
+        }
+        let loud = Loud(vec![
+            ToolDef::read::<NoArgs>("x_dump", "Dump everything in the store.").unwrap(),
+        ]);
+        check_output_capped(&loud, "x_dump", JsonObject::new(), 1024).await;
+    }
+}

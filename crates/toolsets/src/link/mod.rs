@@ -1,0 +1,82 @@
+//! From an McpLink to the toolset the server registers for it.
+//!
+//! [`build`] picks the backend module by link type — the one registration line a new backend
+//! adds — and wraps its toolset in [`Governed`], which applies what the link declares for every
+//! backend alike: the tool name prefix, the include/exclude filters and write access. Backends
+//! therefore declare all their tools under their type's default prefix and never look at those
+//! settings themselves.
+
+mod component;
+mod governed;
+mod naming;
+
+use std::sync::Arc;
+
+use linkmcp_api::{Backend, LinkType, McpLinkSpec, link::BackendCountError};
+
+pub use component::Component;
+pub use governed::Governed;
+pub use naming::{LinkNaming, default_prefix, prefixes};
+
+use crate::{Toolset, credentials::Credentials};
+
+/// Everything a link's toolset is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkContext<'a> {
+    /// The McpLink's name.
+    pub name: &'a str,
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its spec.
+    pub spec: &'a McpLinkSpec,
+    /// Its resolved credentials.
+    pub credentials: &'a Credentials,
+}
+
+/// Why a link has no toolset.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The spec does not have exactly one backend block.
+    #[error(transparent)]
+    Backend(#[from] BackendCountError),
+    /// No toolset for this link type is compiled into this server.
+    #[error("link type {0} has no toolset in this server version")]
+    Unsupported(LinkType),
+    /// The link's settings cannot be served (an invalid tool filter, a bad URL, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Builds the governed toolset of a link whose tools are named with `prefix` (from
+/// [`prefixes`]). Backends build their clients lazily, so this never waits on the network: an
+/// unreachable backend still gets its tools listed, and a call says what to check.
+pub fn build(link: &LinkContext<'_>, prefix: &str) -> Result<Arc<dyn Toolset>, BuildError> {
+    let backend = link.spec.backend()?;
+    let inner = backend_toolset(link, backend)?;
+    Ok(Arc::new(Governed::new(
+        inner,
+        default_prefix(backend.link_type()),
+        prefix,
+        &link.spec.tools,
+        link.spec.write_access,
+    )?))
+}
+
+/// The backend module's toolset for the link's block: one arm per backend module.
+fn backend_toolset(
+    _link: &LinkContext<'_>,
+    backend: Backend<'_>,
+) -> Result<Arc<dyn Toolset>, BuildError> {
+    #[allow(clippy::match_single_binding)]
+    match backend {
+        #[cfg(feature = "postgres")]
+        Backend::Postgres(block) => crate::postgres::toolset(_link, block),
+        #[cfg(feature = "postgres")]
+        Backend::Cnpg(block) => crate::postgres::cnpg_toolset(_link, block),
+        #[cfg(feature = "valkey")]
+        Backend::Valkey(block) => crate::valkey::toolset(_link, block),
+        #[cfg(feature = "rabbitmq")]
+        Backend::Rabbitmq(block) => crate::rabbitmq::toolset(_link, block),
+        other => Err(BuildError::Unsupported(other.link_type())),
+    }
+}
