@@ -11,7 +11,7 @@ DURATION   ?= 10s
 # one package, or only the binaries, would compile shared dependencies again with other
 # feature sets (dev-dependencies add features), so `make run` after `make test` rebuilds nothing.
 
-.PHONY: build run test test-integration crds lint fmt bench e2e
+.PHONY: build run test test-integration crds lint fmt bench e2e images chart-check release-check
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -26,6 +26,8 @@ test:
 # needs npm: it installs the pinned suite and Node.js 22 into ~/.cache/linkmcp/conformance.
 test-integration:
 	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/conformance.sh
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/chart-check.sh && CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/image-check.sh
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/tansu.sh
 
 crds: build
 	$(TARGET_DIR)/debug/crdgen config/crd charts/linkmcp/crds
@@ -54,3 +56,36 @@ e2e:
 	  exit 1; }
 	$(CARGO) build --workspace --all-targets
 	LINKMCP_BIN_DIR=$(abspath $(TARGET_DIR))/debug $(CARGO) test --workspace --all-targets -- --ignored --test-threads=1 e2e_
+
+# Container images of the controller and the server (images/Dockerfile), with docker (a running
+# daemon) or buildah. No registry is reachable from CI: scripts/image-check.sh (in
+# test-integration) proves the image shape with umoci instead.
+VERSION        := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml)
+IMAGE_REGISTRY ?= ghcr.io/linkmcp
+IMAGE_TAG      ?= $(VERSION)
+
+images:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then builder="docker build"; \
+	elif command -v buildah >/dev/null 2>&1; then builder="buildah build"; \
+	else echo "make images: needs docker (with a running daemon) or buildah, and neither is usable here."; \
+	  echo "Install one (e.g. apt-get install buildah), or run scripts/image-check.sh to build and check OCI images with umoci."; \
+	  exit 1; fi; \
+	for component in controller server; do \
+	  $$builder -f images/Dockerfile --target $$component \
+	    --build-arg VERSION=$(VERSION) --build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+	    -t $(IMAGE_REGISTRY)/linkmcp-$$component:$(IMAGE_TAG) . || exit 1; \
+	done
+
+# Helm chart and kustomize checks (scripts/chart-check.sh; fetches the pinned Helm once).
+chart-check:
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/chart-check.sh
+
+# Runs every generator and fails on any drift from what is checked in: the CRDs (config/crd and
+# the chart's copy) and the OpenAPI document, then the chart checks.
+release-check: crds
+	UPDATE_OPENAPI=1 $(CARGO) test --workspace --all-targets -- openapi
+	@git diff --exit-code --stat -- config/crd charts/linkmcp/crds docs/openapi.json || { \
+	  echo "make release-check: generated files differ from the checked-in ones (diff above): commit the regenerated files."; exit 1; }
+	@untracked=$$(git ls-files --others --exclude-standard -- 'config/crd/linkmcp.io_*' 'charts/linkmcp/crds/*' docs/openapi.json); \
+	  if [ -n "$$untracked" ]; then echo "make release-check: generated but not checked in: $$untracked"; exit 1; fi
+	CARGO="$(CARGO)" CARGO_TARGET_DIR="$(TARGET_DIR)" scripts/chart-check.sh

@@ -16,9 +16,28 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
 }
 
 /// The YAML document written for a CRD, with a header saying it is generated.
+///
+/// Keys are written in sorted order whatever serde_json's `preserve_order` feature says (a
+/// dependency may turn it on for the whole build), so the generated files do not depend on
+/// which crates are compiled in.
 pub fn to_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_yaml::Error> {
+    let value =
+        serde_json::to_value(crd).map_err(<serde_yaml::Error as serde::ser::Error>::custom)?;
     Ok(format!(
         "# Generated from crates/api by `make crds`. Do not edit.\n{}",
-        serde_yaml::to_string(crd)?
+        serde_yaml::to_string(&sorted(value))?
     ))
+}
+
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }

@@ -20,7 +20,10 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let path = entry.unwrap().path();
         if path.is_dir() {
             yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml")
+            // A kustomization lists the samples; it is not one.
+            && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+        {
             out.push(path);
         }
     }

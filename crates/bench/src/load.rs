@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use crate::server::rss_kib;
+use crate::server::{cpu_time, rss_kib};
 
 /// The protocol version every request names.
 const PROTOCOL_VERSION: &str = "2025-11-25";
@@ -65,6 +65,10 @@ pub struct PhaseResult {
     pub latency: Histogram<u64>,
     /// The largest server RSS sampled during the phase, warm-up included.
     pub rss_max_kib: u64,
+    /// CPU cores the server kept busy on average over the measured window.
+    pub server_cores: f64,
+    /// CPU cores the load client kept busy on average over the measured window.
+    pub client_cores: f64,
 }
 
 impl PhaseResult {
@@ -95,7 +99,7 @@ pub async fn run(addr: SocketAddr, pid: u32, phase: Phase) -> anyhow::Result<Pha
     let start = Instant::now();
     let measure_from = start + phase.warmup;
     let until = measure_from + phase.duration;
-    let sampler = tokio::spawn(sample_rss(pid, until));
+    let sampler = tokio::spawn(sample(pid, measure_from, until));
     for (connection, session) in opened {
         workers.push(tokio::spawn(worker(
             connection,
@@ -112,6 +116,8 @@ pub async fn run(addr: SocketAddr, pid: u32, phase: Phase) -> anyhow::Result<Pha
         measured: phase.duration,
         latency: new_histogram(),
         rss_max_kib: 0,
+        server_cores: 0.0,
+        client_cores: 0.0,
     };
     for worker in workers {
         let stats = worker.await.context("a load task failed")?;
@@ -125,18 +131,42 @@ pub async fn run(addr: SocketAddr, pid: u32, phase: Phase) -> anyhow::Result<Pha
             .add(&stats.latency)
             .map_err(|err| anyhow!("merging latencies: {err}"))?;
     }
-    result.rss_max_kib = sampler.await.context("the RSS sampler failed")??;
+    let samples = sampler.await.context("the sampler failed")??;
+    result.rss_max_kib = samples.rss_max_kib;
+    result.server_cores = samples.server_cores;
+    result.client_cores = samples.client_cores;
     Ok(result)
 }
 
-/// The largest RSS of `pid` sampled until `until`.
-async fn sample_rss(pid: u32, until: Instant) -> anyhow::Result<u64> {
-    let mut max = rss_kib(pid)?;
-    while Instant::now() < until {
-        tokio::time::sleep(RSS_SAMPLE_EVERY).await;
-        max = max.max(rss_kib(pid)?);
+/// What [`sample`] saw of the server (and of this client).
+struct Samples {
+    rss_max_kib: u64,
+    server_cores: f64,
+    client_cores: f64,
+}
+
+/// Samples the RSS of `pid` until `until`, and the CPU time of `pid` and of this process at
+/// `measure_from` and at `until`.
+async fn sample(pid: u32, measure_from: Instant, until: Instant) -> anyhow::Result<Samples> {
+    let client = std::process::id();
+    let mut rss_max_kib = rss_kib(pid)?;
+    while Instant::now() < measure_from {
+        tokio::time::sleep(RSS_SAMPLE_EVERY.min(measure_from - Instant::now())).await;
+        rss_max_kib = rss_max_kib.max(rss_kib(pid)?);
     }
-    Ok(max)
+    let started = Instant::now();
+    let (server_start, client_start) = (cpu_time(pid)?, cpu_time(client)?);
+    while Instant::now() < until {
+        tokio::time::sleep(RSS_SAMPLE_EVERY.min(until - Instant::now())).await;
+        rss_max_kib = rss_max_kib.max(rss_kib(pid)?);
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cores = |end: Duration, start: Duration| end.saturating_sub(start).as_secs_f64() / wall;
+    Ok(Samples {
+        rss_max_kib,
+        server_cores: cores(cpu_time(pid)?, server_start),
+        client_cores: cores(cpu_time(client)?, client_start),
+    })
 }
 
 /// 1 µs to 60 s at three significant digits.

@@ -219,14 +219,22 @@ async fn measure(
 fn report(runs: &[ServerRun]) {
     println!();
     println!(
-        "{:<28} {:>10} {:>9} {:>9} {:>9} {:>8} {:>12}",
-        "phase", "calls/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "RSS max MiB"
+        "{:<28} {:>10} {:>8} {:>8} {:>9} {:>7} {:>12} {:>10} {:>10}",
+        "phase",
+        "calls/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "RSS max MiB",
+        "srv cores",
+        "cli cores"
     );
     let mut first_errors = Vec::new();
     for run in runs {
         for (name, _, r) in &run.phases {
             println!(
-                "{:<28} {:>10} {:>9.3} {:>9.3} {:>9.3} {:>8} {:>12.1}",
+                "{:<28} {:>10} {:>8.3} {:>8.3} {:>9.3} {:>7} {:>12.1} {:>10.2} {:>10.2}",
                 name,
                 thousands(r.calls_per_second()),
                 r.latency_ms(0.50),
@@ -234,6 +242,8 @@ fn report(runs: &[ServerRun]) {
                 r.latency_ms(0.999),
                 r.errors,
                 mib(r.rss_max_kib),
+                r.server_cores,
+                r.client_cores,
             );
             if let Some(err) = &r.first_error {
                 first_errors.push(format!("{name}: {err}"));
@@ -243,6 +253,10 @@ fn report(runs: &[ServerRun]) {
     for err in &first_errors {
         println!("first error in {err}");
     }
+    println!(
+        "(srv/cli cores: CPU time of the server / of this client over the measured window, in \
+         cores; their sum near the CPU count means the machine, not the server, is the limit)"
+    );
 
     let phases = || runs.iter().flat_map(|r| r.phases.iter());
     println!();

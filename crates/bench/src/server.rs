@@ -1,5 +1,6 @@
 //! The server under test as a child process: spawned from the release binary on a free
-//! loopback port, timed until its first ready answer, sampled for memory, killed at the end.
+//! loopback port, timed until its first ready answer, sampled for memory and CPU time (from
+//! `/proc`), killed at the end.
 
 use std::{
     net::{SocketAddr, TcpListener},
@@ -101,7 +102,7 @@ impl ServerProcess {
         self.ready_in
     }
 
-    /// The process id, for [`rss_kib`].
+    /// The process id, for [`rss_kib`] and [`cpu_time`].
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -148,4 +149,48 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .with_context(|| format!("no VmRSS line in {path}"))
+}
+
+/// Clock ticks per second of the CPU times in `/proc/<pid>/stat` (`USER_HZ`, 100 on Linux).
+const USER_HZ: u64 = 100;
+
+/// The CPU time (user and system, all threads) process `pid` has used so far, from fields 14
+/// and 15 of `/proc/<pid>/stat`.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = cpu_ticks(&stat).with_context(|| format!("no CPU times in {path}"))?;
+    Ok(Duration::from_millis(ticks * 1000 / USER_HZ))
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces and parentheses: count
+    // the fields after its last `)`, where field 3 comes first.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let mut fields = after_name.split_whitespace().skip(14 - 3);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_counted_after_the_command_name() {
+        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194304 99 0 0 0 721 3216 0 0 20 0 8 0";
+        assert_eq!(cpu_ticks(stat), Some(721 + 3216));
+        assert_eq!(cpu_ticks("42 (short"), None);
+    }
+
+    #[test]
+    fn this_process_can_be_measured() {
+        let pid = std::process::id();
+        assert!(rss_kib(pid).unwrap() > 0);
+        cpu_time(pid).unwrap();
+    }
 }

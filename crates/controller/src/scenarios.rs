@@ -360,7 +360,8 @@ async fn an_agent_without_its_api_key_is_not_ready_and_the_key_is_not_copied() {
         "spec.apiKeySecretRef: Secret anthropic has no key 'api-key'"
     );
     // The controller writes only its own status fields: no run fields.
-    let fields: Vec<&String> = status["status"].as_object().unwrap().keys().collect();
+    let mut fields: Vec<&String> = status["status"].as_object().unwrap().keys().collect();
+    fields.sort();
     assert_eq!(fields, ["conditions", "observedGeneration"]);
 
     reconcile_server(&fake, &ctx).await;

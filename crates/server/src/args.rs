@@ -5,6 +5,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::{Parser, ValueEnum, builder::BoolishValueParser};
 
+use linkmcp_api::McpServerSpec;
+
 use crate::{Settings, SourceKind, auth::AuthConfig, mcp::CallLimits};
 
 /// How log lines are written.
@@ -152,6 +154,64 @@ impl Args {
             auth: AuthConfig::default(),
             ..Settings::default()
         }
+    }
+}
+
+/// Which flags were given on the command line or in the environment (as opposed to left at
+/// their default).
+pub struct Given(clap::ArgMatches);
+
+impl Given {
+    /// Parses the process arguments into flags and what was given.
+    pub fn parse() -> (Args, Self) {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Args::command().get_matches();
+        match Args::from_arg_matches(&matches) {
+            Ok(args) => (args, Self(matches)),
+            Err(err) => err.exit(),
+        }
+    }
+
+    fn has(&self, id: &str) -> bool {
+        !matches!(
+            self.0.value_source(id),
+            None | Some(clap::parser::ValueSource::DefaultValue)
+        )
+    }
+}
+
+impl Settings {
+    /// Takes the McpServer's own settings for what the flags left at their default: the
+    /// manifest is the configuration standalone, and in a cluster the controller passes the same
+    /// values as environment variables (a change rolls the pods). Read once at start.
+    pub fn apply_server_spec(&mut self, spec: &McpServerSpec, given: &Given) {
+        let limits = &spec.limits;
+        if !given.has("tool_timeout_seconds") {
+            self.limits.timeout =
+                Duration::from_secs(u64::try_from(limits.tool_timeout_seconds).unwrap_or(30));
+        }
+        if !given.has("max_output_bytes") {
+            self.limits.max_output_bytes =
+                usize::try_from(limits.max_output_bytes).unwrap_or(self.limits.max_output_bytes);
+        }
+        if !given.has("mask_error_details") {
+            self.mask_error_details = spec.mask_error_details;
+        }
+        if !given.has("calls_per_minute_per_tool") {
+            self.calls_per_minute_per_tool = limits
+                .calls_per_minute_per_tool
+                .and_then(|n| u32::try_from(n).ok());
+        }
+        if !given.has("stateless") {
+            self.stateless = spec.stateless;
+        }
+        for host in &spec.allowed_hosts {
+            if !self.allowed_hosts.contains(host) {
+                self.allowed_hosts.push(host.clone());
+            }
+        }
+        self.max_request_body_bytes =
+            usize::try_from(limits.max_request_bytes).unwrap_or(self.max_request_body_bytes);
     }
 }
 

@@ -4,6 +4,7 @@
 //! probes until its shutdown token is cancelled; the binary (`main.rs`) only turns flags into
 //! [`Settings`] and signals into that token, so tests run the same server in process.
 
+pub mod agents;
 pub mod args;
 pub mod auth;
 pub mod http;

@@ -4,21 +4,21 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
-use clap::Parser as _;
 use linkmcp_server::{
-    Settings,
-    args::{Args, LogFormat},
+    Settings, agents,
+    args::{Args, Given, LogFormat},
     auth::{self, AuthConfig},
     links::{self, LinkStatuses, LinkSync},
     registry::Registry,
     source::{self, StateReceiver, manifests::ManifestSource},
 };
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let (args, given) = Given::parse();
     init_tracing(args.log_format);
     // Before any TLS client exists: kube brings rustls's ring provider and reqwest aws-lc-rs,
     // and rustls then refuses to pick one and panics on the first connection.
@@ -33,51 +33,111 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(cancel_on_signal(shutdown.clone()));
 
     let mut settings = args.settings();
-    // Kept alive for the server's lifetime: the registry follows it as links come and go.
-    let _state = match &args.manifests {
-        Some(dir) => {
-            let source = ManifestSource::new(dir, args.server.clone());
-            let state = source
-                .watch(MANIFEST_POLL, shutdown.clone())
-                .with_context(|| format!("reading manifests from {}", dir.display()))?;
-            report_server_name(&mut settings, &args, &state);
-            Some(state)
-        }
-        None => {
-            let Some(state) = cluster_state(&args, &shutdown).await? else {
-                // Shutdown came before the first sync.
-                return Ok(());
-            };
-            report_server_name(&mut settings, &args, &state);
-            Some(state)
-        }
+    // The desired state, from a folder or the API server; everything below follows it.
+    let state = match &args.manifests {
+        Some(dir) => ManifestSource::new(dir, args.server.clone())
+            .watch(MANIFEST_POLL, shutdown.clone())
+            .with_context(|| format!("reading manifests from {}", dir.display()))?,
+        None => match cluster_state(&args, &shutdown).await? {
+            Some(state) => state,
+            // Shutdown came before the first sync.
+            None => return Ok(()),
+        },
     };
+    report_server_name(&mut settings, &args, &state);
+    settings.auth = AuthConfig::from_state(&state.borrow());
+    if let Some(server) = &state.borrow().server {
+        settings.apply_server_spec(&server.spec, &given);
+    }
 
     let registry = Arc::new(Registry::new());
-    if let Some(state) = &_state {
-        let sync = LinkSync::new(
-            registry.clone(),
-            links::default_builder(),
-            Arc::new(LinkStatuses::default()),
-        );
-        tokio::spawn(links::follow(sync, state.clone()));
-    }
-    if let Some(state) = &_state {
-        settings.auth = AuthConfig::from_state(&state.borrow());
-    }
+    let statuses = Arc::new(LinkStatuses::default());
+    let sync = LinkSync::new(registry.clone(), links::default_builder(), statuses.clone());
+    tokio::spawn(links::follow(sync, state.clone()));
+    start_dark_factory(&args, &settings, &registry, &statuses, &state, &shutdown).await?;
+
     let server = linkmcp_server::Server::bind(&settings, registry, shutdown).await?;
-    if let Some(state) = &_state {
-        // The McpServer's auth and API keys follow the source: a rotated Secret or an edited
-        // manifest takes effect on the next request.
-        tokio::spawn(auth::follow(server.auth().clone(), state.clone()));
-        // Secret values are scrubbed from outgoing text; /debug/info reports the links.
-        server.follow_state(state.clone());
-    }
+    // The McpServer's auth and API keys follow the source: a rotated Secret or an edited
+    // manifest takes effect on the next request.
+    tokio::spawn(auth::follow(server.auth().clone(), state.clone()));
+    // Secret values are scrubbed from outgoing text; /debug/info reports the links.
+    server.follow_state(state);
     server.run().await
 }
 
 /// How often the manifests folder is checked for changes.
 const MANIFEST_POLL: Duration = Duration::from_millis(500);
+
+/// Starts the Dark Factory: standalone it always schedules; in a cluster the replica holding
+/// the `<server>-scheduler` Lease does, and reports runs to status and Events.
+async fn start_dark_factory(
+    args: &Args,
+    settings: &Settings,
+    registry: &Arc<Registry>,
+    statuses: &Arc<LinkStatuses>,
+    state: &StateReceiver,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let Some(server) = state
+        .borrow()
+        .server
+        .as_ref()
+        .and_then(|s| s.metadata.name.clone())
+    else {
+        return Ok(());
+    };
+    let (reporter, leading, agents_api) = if args.manifests.is_some() {
+        (agents::StatusReporter::Log, watch::channel(true).1, None)
+    } else {
+        let client = kube::Client::try_default().await?;
+        let namespace = args
+            .namespace()
+            .unwrap_or_else(|| client.default_namespace().to_owned());
+        let instance = instance_name();
+        let lease = linkmcp_api::names::scheduler_lease_name(&server);
+        let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &lease)
+            .with_namespace(&namespace)
+            .with_identity(&instance)
+            .with_duration(15)
+            .with_grace(5)
+            .with_field_manager(format!("{}-lease", linkmcp_api::names::manager::SERVER))
+            .build()
+            .await
+            .context("setting up the scheduler Lease")?;
+        let (leading, _task) = manager.watch().await;
+        (
+            agents::StatusReporter::kubernetes(client.clone(), &namespace, instance),
+            leading,
+            Some(kube::Api::<linkmcp_api::Agent>::namespaced(
+                client, &namespace,
+            )),
+        )
+    };
+    let factory = agents::factory(
+        &server,
+        registry.clone(),
+        statuses.clone(),
+        settings.limits,
+        state.clone(),
+        reporter,
+    );
+    tokio::spawn(agents::follow(
+        factory.clone(),
+        registry.clone(),
+        state.clone(),
+        agents_api,
+    ));
+    tokio::spawn(agents::lead(factory, leading, shutdown.clone()));
+    Ok(())
+}
+
+/// This replica's name for Leases and Events: the pod name, else host name and process id.
+fn instance_name() -> String {
+    let host = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "linkmcp-server".to_owned());
+    format!("{host}-{}", std::process::id())
+}
 
 /// Without `--server-name`, clients are told the McpServer's `spec.serverName`, else its name.
 fn report_server_name(settings: &mut Settings, args: &Args, state: &StateReceiver) {

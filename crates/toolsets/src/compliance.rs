@@ -110,16 +110,31 @@ pub async fn check_write_gating(backend: Arc<dyn Toolset>, default_prefix: &str)
 /// Arguments that break the tool's schema: a wrong type for its first property, or an
 /// unknown field for a tool without properties. Returns the arguments and the field named.
 fn bad_arguments(schema: &JsonObject) -> (JsonObject, String) {
-    let first = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .and_then(|p| p.iter().next());
+    let properties = schema.get("properties").and_then(Value::as_object);
+    // A required property first: an optional one may accept null-like input differently.
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let first = properties.and_then(|p| {
+        p.iter()
+            .find(|(name, _)| required.contains(&name.as_str()))
+            .or_else(|| p.iter().next())
+    });
     let mut args = JsonObject::new();
     match first {
         Some((field, property)) => {
-            let wrong = match property.get("type").and_then(Value::as_str) {
-                Some("string") => Value::from(12345),
-                _ => Value::from("not-the-right-type"),
+            // `type` is "string" or, for an optional field, ["string", "null"].
+            let is_string = match property.get("type") {
+                Some(Value::String(t)) => t == "string",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+                _ => false,
+            };
+            let wrong = if is_string {
+                Value::from(12345)
+            } else {
+                Value::from("not-the-right-type")
             };
             args.insert(field.clone(), wrong);
             (args, field.clone())

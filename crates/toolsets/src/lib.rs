@@ -10,14 +10,22 @@
 //! [`output`] builds results and caps their size with an explicit truncation marker.
 
 pub mod args;
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod compliance;
 pub mod credentials;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod link;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
 pub mod output;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+#[cfg(feature = "s3")]
+pub mod s3;
 pub mod toolset;
 #[cfg(feature = "valkey")]
 pub mod valkey;

@@ -200,6 +200,11 @@ impl Snapshot {
         self.tools.get(name).map(|e| &e.def)
     }
 
+    /// Every served tool with the key of the toolset serving it, sorted by tool name.
+    pub fn entries(&self) -> impl Iterator<Item = (&ToolsetKey, &ToolDef)> {
+        self.tools.values().map(|e| (&e.key, &e.def))
+    }
+
     /// The toolset keys with the number of tools each provides, sorted by key.
     pub fn toolsets(&self) -> impl Iterator<Item = (&ToolsetKey, usize)> {
         self.toolsets.iter().map(|(k, t)| (k, t.tools().len()))

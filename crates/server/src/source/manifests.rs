@@ -212,8 +212,16 @@ impl ManifestSource {
             })
             .collect();
         let tasks = served_by(objects.tasks, &server_name, namespace);
+        let notification_secrets = secrets
+            .iter()
+            .flat_map(|(name, data)| {
+                data.iter()
+                    .map(move |(key, value)| (format!("{name}/{key}"), value.clone()))
+            })
+            .collect();
 
         Ok(DesiredState {
+            notification_secrets: Credentials::new(notification_secrets),
             links,
             agents,
             agent_api_keys: Credentials::new(agent_api_keys),

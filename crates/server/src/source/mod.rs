@@ -38,6 +38,10 @@ pub struct DesiredState {
     pub api_keys: Credentials,
     /// The provider API key of each Agent that names one (agent name -> key).
     pub agent_api_keys: Credentials,
+    /// Values of Secret keys that notification settings name, as `<secret>/<key>` -> value.
+    /// Standalone this is every Secret of the folder in the server's namespace; the cluster
+    /// source does not fill it yet (notifications there go without an authorization header).
+    pub notification_secrets: Credentials,
 }
 
 /// One McpLink with what the source resolved for it.

@@ -77,6 +77,14 @@ fn backend_toolset(
         Backend::Valkey(block) => crate::valkey::toolset(_link, block),
         #[cfg(feature = "rabbitmq")]
         Backend::Rabbitmq(block) => crate::rabbitmq::toolset(_link, block),
+        #[cfg(feature = "kafka")]
+        Backend::Kafka(block) => crate::kafka::toolset(_link, block),
+        #[cfg(feature = "s3")]
+        Backend::S3(block) => crate::s3::toolset(_link, block),
+        #[cfg(feature = "clickhouse")]
+        Backend::Clickhouse(block) => crate::clickhouse::toolset(_link, block),
+        #[cfg(feature = "mongodb")]
+        Backend::Mongodb(block) => crate::mongodb::toolset(_link, block),
         other => Err(BuildError::Unsupported(other.link_type())),
     }
 }

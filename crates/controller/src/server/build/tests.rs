@@ -94,7 +94,7 @@ fn objects(rendered: &Rendered) -> Vec<Value> {
     rendered
         .children
         .iter()
-        .map(|c| serde_json::to_value(&c.object).unwrap())
+        .map(|c| sorted(serde_json::to_value(&c.object).unwrap()))
         .collect()
 }
 
@@ -103,8 +103,22 @@ fn of_kind(rendered: &Rendered, kinds: &[Kind]) -> Vec<Value> {
         .children
         .iter()
         .filter(|c| kinds.contains(&c.kind))
-        .map(|c| serde_json::to_value(&c.object).unwrap())
+        .map(|c| sorted(serde_json::to_value(&c.object).unwrap()))
         .collect()
+}
+
+/// Keys in sorted order, whether or not a dependency turns on serde_json's `preserve_order`,
+/// so the snapshots do not depend on which crates are in the build.
+fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
 }
 
 fn deployment(rendered: &Rendered) -> Deployment {

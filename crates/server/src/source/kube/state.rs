@@ -105,6 +105,7 @@ pub fn desired_state(server: &str, namespace: &str, objects: Objects) -> Desired
         tasks: served_by(objects.tasks, server, namespace),
         api_keys: Credentials::new(api_keys),
         agent_api_keys: Credentials::new(agent_api_keys),
+        notification_secrets: Credentials::default(),
     }
 }
 
