@@ -41,9 +41,13 @@ fmt:
 
 # The one release build: figures of a debug build mean nothing. linkmcp-bench starts the release
 # server itself (stateless, then with sessions); DURATION is the measured time per phase.
+# read_latency times one read tool per backend whose server is reachable (it skips the others);
+# selection_bench checks tool selection's token saving and recall on crates/factory/benches.
 bench:
-	$(CARGO) build --release --workspace --bins
+	$(CARGO) build --release --workspace --bins --examples
 	$(TARGET_DIR)/release/linkmcp-bench --manifests $(MANIFESTS) --duration $(DURATION)
+	$(TARGET_DIR)/release/examples/read_latency
+	$(TARGET_DIR)/release/examples/selection_bench
 
 # The end-to-end suite against the cluster in KUBECONFIG (tests/e2e/README.md): the controller
 # and the server run as local processes, one test at a time.

@@ -31,4 +31,4 @@ pub mod toolset;
 pub mod valkey;
 
 pub use args::{NoArgs, parse_args};
-pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset};
+pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset, ToolsetLimits};

@@ -206,6 +206,29 @@ impl CallContext {
     }
 }
 
+/// Bounds a toolset sets for its own calls, overriding the server's: a link's `spec.limits`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ToolsetLimits {
+    /// How long one call may run, instead of the server's tool timeout.
+    pub timeout: Option<Duration>,
+    /// The most text one result may carry, instead of the server's output cap.
+    pub max_output_bytes: Option<usize>,
+}
+
+impl ToolsetLimits {
+    /// `ctx` with these bounds in place of the server's.
+    pub fn apply(&self, ctx: &CallContext) -> CallContext {
+        let mut ctx = ctx.clone();
+        if let Some(timeout) = self.timeout {
+            ctx.timeout = timeout;
+        }
+        if let Some(max) = self.max_output_bytes {
+            ctx.max_output_bytes = max;
+        }
+        ctx
+    }
+}
+
 /// The tools of one link (or one built-in feature), registered in the server under one key.
 ///
 /// Implementations are shared by all sessions and called concurrently. `call` receives only
@@ -214,6 +237,11 @@ impl CallContext {
 pub trait Toolset: Send + Sync {
     /// The tools this toolset serves. The registry reads them when the toolset is registered.
     fn tools(&self) -> &[ToolDef];
+
+    /// Bounds of this toolset's calls that replace the server's; none by default.
+    fn limits(&self) -> ToolsetLimits {
+        ToolsetLimits::default()
+    }
 
     /// Executes the tool `name` with the client's `args`.
     fn call<'a>(

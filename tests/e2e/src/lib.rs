@@ -18,6 +18,8 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{Value, json};
 
+pub mod model;
+
 /// Field manager of what the tests apply, standing for a user.
 pub const USER: &str = "e2e-user";
 
@@ -32,6 +34,24 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
         .and_then(|deps| deps.parent())
         .map(PathBuf::from)
         .ok_or_else(|| anyhow!("cannot find the target folder from {}", exe.display()))
+}
+
+/// The workspace root (this crate is `tests/e2e` in it).
+pub fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A client of the cluster in `KUBECONFIG`, once its API server answers.
+pub async fn connect() -> anyhow::Result<Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = Client::try_default().await.context(
+        "KUBECONFIG reaches no cluster: point it at a cluster (e.g. `kind create cluster`)",
+    )?;
+    client
+        .apiserver_version()
+        .await
+        .context("KUBECONFIG reaches no cluster: the API server does not answer")?;
+    Ok(client)
 }
 
 /// A free loopback port.
@@ -130,14 +150,7 @@ impl Harness {
     /// Connects to the cluster, installs the CRDs, creates namespace `linkmcp-e2e-<test>-…`
     /// and starts the controller.
     pub async fn start(test: &str) -> anyhow::Result<Self> {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::try_default().await.context(
-            "KUBECONFIG reaches no cluster: point it at a cluster (e.g. `kind create cluster`)",
-        )?;
-        client
-            .apiserver_version()
-            .await
-            .context("KUBECONFIG reaches no cluster: the API server does not answer")?;
+        let client = connect().await?;
         let bin = bin_dir()?;
         let crds = Command::new(bin.join("linkmcp-controller"))
             .arg("crds")
@@ -249,6 +262,16 @@ impl Harness {
         )
         .await?;
         Ok(url)
+    }
+
+    /// Whether the controller and, once started, the server still run (their logs say why
+    /// not).
+    pub fn check_processes(&mut self) -> anyhow::Result<()> {
+        self.controller.check_running()?;
+        if let Some(server) = &mut self.server {
+            server.check_running()?;
+        }
+        Ok(())
     }
 
     /// Applies a manifest (YAML, one or more documents) with kubectl in the namespace.

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, ResourceExt};
+use linkmcp_api::task::TaskPhase;
 use linkmcp_api::{Agent, AiTask, McpLink, McpServer};
 use linkmcp_e2e::{Harness, kubectl};
 use serde_json::{Value, json};
@@ -687,4 +688,433 @@ async fn e2e_a_steady_state_of_100_links_makes_no_writes() {
         reconciles_after - reconciles
     );
     assert_eq!(writes_after, writes, "a steady cluster costs no API write");
+}
+
+/// The controller objects `config/default` promises (see config/rbac and config/manager).
+const CONTROLLER: &str = "linkmcp-controller";
+
+/// The linkmcp CRDs, as the harness installs them.
+const CRDS: [&str; 4] = [
+    "mcpservers.linkmcp.io",
+    "mcplinks.linkmcp.io",
+    "agents.linkmcp.io",
+    "aitasks.linkmcp.io",
+];
+
+/// Deletes, on drop, the non-CRD objects `e2e_kustomize_install` applied, waiting until they
+/// are gone (the namespace last, so no pod of the Deployment outlives the test).
+///
+/// The CRDs are not deleted: like the harness, the suite leaves them installed; deleting them
+/// would delete every linkmcp object in the cluster and race the next test's CRD install.
+struct Uninstall(String);
+
+impl Drop for Uninstall {
+    fn drop(&mut self) {
+        match kubectl(
+            &[
+                "delete",
+                "--ignore-not-found",
+                "--wait=true",
+                "--timeout=180s",
+                "-f",
+                "-",
+            ],
+            Some(&self.0),
+        ) {
+            Ok((true, _, _)) => {}
+            Ok((false, _, err)) => eprintln!("e2e: uninstalling config/default failed: {err}"),
+            Err(err) => eprintln!("e2e: uninstalling config/default failed: {err:#}"),
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn e2e_kustomize_install() {
+    let client = linkmcp_e2e::connect().await.unwrap();
+    let dir = linkmcp_e2e::workspace_dir().join("config/default");
+    let kustomization: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("kustomization.yaml")).unwrap())
+            .unwrap();
+    let ns = kustomization["namespace"]
+        .as_str()
+        .expect("config/default names its namespace")
+        .to_owned();
+    let dir = dir.to_str().unwrap();
+    let (ok, rendered, err) = kubectl(&["kustomize", dir], None).unwrap();
+    assert!(ok, "kubectl kustomize {dir} failed: {err}");
+
+    let documents: Vec<Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .filter(|d: &Value| !d.is_null())
+        .collect();
+    let kind_name = |d: &Value| {
+        (
+            d["kind"].as_str().unwrap_or_default().to_owned(),
+            d["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let rendered_crds: BTreeSet<String> = documents
+        .iter()
+        .map(kind_name)
+        .filter(|(kind, _)| kind == "CustomResourceDefinition")
+        .map(|(_, name)| name)
+        .collect();
+    assert_eq!(
+        rendered_crds,
+        CRDS.iter()
+            .map(|c| (*c).to_owned())
+            .collect::<BTreeSet<_>>()
+    );
+    for (kind, name, namespaced) in [
+        ("Namespace", ns.as_str(), false),
+        ("ServiceAccount", CONTROLLER, true),
+        ("ClusterRole", CONTROLLER, false),
+        ("ClusterRoleBinding", CONTROLLER, false),
+        ("Deployment", CONTROLLER, true),
+        ("Service", "linkmcp-controller-metrics", true),
+    ] {
+        let document = documents
+            .iter()
+            .find(|d| kind_name(d) == (kind.to_owned(), name.to_owned()))
+            .unwrap_or_else(|| panic!("config/default renders no {kind} {name}"));
+        if namespaced {
+            assert_eq!(
+                document["metadata"]["namespace"],
+                ns.as_str(),
+                "{kind} {name}"
+            );
+        }
+    }
+    let uninstall = Uninstall(
+        documents
+            .iter()
+            .filter(|d| d["kind"] != "CustomResourceDefinition")
+            .map(|d| serde_yaml::to_string(d).unwrap())
+            .collect::<Vec<_>>()
+            .join("---\n"),
+    );
+
+    let (ok, _, err) = kubectl(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        Some(&rendered),
+    )
+    .unwrap();
+    assert!(ok, "kubectl apply of config/default failed: {err}");
+    let mut wait = vec!["wait", "--for", "condition=established", "--timeout=60s"];
+    let crd_names: Vec<String> = CRDS.iter().map(|c| format!("crd/{c}")).collect();
+    wait.extend(crd_names.iter().map(String::as_str));
+    let (ok, _, err) = kubectl(&wait, None).unwrap();
+    assert!(ok, "the CRDs of config/default are not Established: {err}");
+
+    let namespace = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+        .get(&ns)
+        .await
+        .unwrap();
+    assert_eq!(
+        namespace.labels().get("pod-security.kubernetes.io/enforce"),
+        Some(&"restricted".to_owned())
+    );
+
+    let account = Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+        .get(CONTROLLER)
+        .await
+        .unwrap();
+    assert_eq!(account.name_any(), CONTROLLER);
+
+    let role = Api::<ClusterRole>::all(client.clone())
+        .get(CONTROLLER)
+        .await
+        .unwrap();
+    let rules = role.rules.unwrap_or_default();
+    let grants = |group: &str, resource: &str, verb: &str| {
+        rules.iter().any(|r| {
+            r.api_groups.iter().flatten().any(|g| g == group)
+                && r.resources.iter().flatten().any(|x| x == resource)
+                && r.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for (group, resource, verb) in [
+        ("linkmcp.io", "mcpservers", "watch"),
+        ("linkmcp.io", "aitasks/status", "patch"),
+        ("linkmcp.io", "mcpservers/finalizers", "update"),
+        ("", "secrets", "create"),
+        ("apps", "deployments", "patch"),
+        ("rbac.authorization.k8s.io", "rolebindings", "create"),
+        ("coordination.k8s.io", "leases", "update"),
+    ] {
+        assert!(
+            grants(group, resource, verb),
+            "the ClusterRole does not grant {verb} {group}/{resource}"
+        );
+    }
+
+    let binding = Api::<ClusterRoleBinding>::all(client.clone())
+        .get(CONTROLLER)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            binding.role_ref.kind.as_str(),
+            binding.role_ref.name.as_str()
+        ),
+        ("ClusterRole", CONTROLLER)
+    );
+    let subjects = binding.subjects.unwrap_or_default();
+    assert!(
+        subjects.iter().any(|s| s.kind == "ServiceAccount"
+            && s.name == CONTROLLER
+            && s.namespace.as_deref() == Some(ns.as_str())),
+        "{subjects:?}"
+    );
+
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .get(CONTROLLER)
+        .await
+        .unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some(CONTROLLER));
+    let pod_security = pod.security_context.unwrap();
+    assert_eq!(pod_security.run_as_non_root, Some(true));
+    assert_eq!(
+        pod_security.seccomp_profile.unwrap().type_,
+        "RuntimeDefault"
+    );
+    let container = pod
+        .containers
+        .iter()
+        .find(|c| c.name == "controller")
+        .expect("a container named controller");
+    let security = container.security_context.clone().unwrap();
+    assert_eq!(security.run_as_non_root, Some(true));
+    assert_eq!(security.read_only_root_filesystem, Some(true));
+    assert_eq!(security.allow_privilege_escalation, Some(false));
+    assert_eq!(security.capabilities.unwrap().drop.unwrap(), ["ALL"]);
+    let args = container.args.clone().unwrap_or_default();
+    assert_eq!(args.first().map(String::as_str), Some("run"), "{args:?}");
+    for arg in [
+        "--leader-election=true",
+        "--leader-election-lease=linkmcp-controller",
+    ] {
+        assert!(args.iter().any(|a| a == arg), "{arg} missing from {args:?}");
+    }
+    let env = container.env.clone().unwrap_or_default();
+    let pod_namespace = env.iter().find(|e| e.name == "POD_NAMESPACE");
+    assert_eq!(
+        pod_namespace
+            .and_then(|e| e.value_from.as_ref())
+            .and_then(|v| v.field_ref.as_ref())
+            .map(|f| f.field_path.as_str()),
+        Some("metadata.namespace"),
+        "the Lease lives in the pod's namespace"
+    );
+    let probe = container.liveness_probe.clone().unwrap();
+    assert_eq!(probe.http_get.unwrap().path.as_deref(), Some("/healthz"));
+    drop(uninstall);
+}
+
+/// The PostgreSQL the AiTask test links to: `LINKMCP_E2E_PG_HOST` (default 127.0.0.1),
+/// `LINKMCP_E2E_PG_PORT` (5432), `LINKMCP_E2E_PG_USER` (postgres), `LINKMCP_E2E_PG_PASSWORD`
+/// (empty: trust authentication); database `test`.
+struct Postgres {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+}
+
+impl Postgres {
+    fn from_env() -> Self {
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        let port = var("LINKMCP_E2E_PG_PORT", "5432");
+        Self {
+            host: var("LINKMCP_E2E_PG_HOST", "127.0.0.1"),
+            port: port
+                .parse()
+                .unwrap_or_else(|_| panic!("LINKMCP_E2E_PG_PORT={port} is not a port")),
+            user: var("LINKMCP_E2E_PG_USER", "postgres"),
+            password: var("LINKMCP_E2E_PG_PASSWORD", ""),
+        }
+    }
+
+    /// Fails the test, saying what it needs, unless the server accepts TCP connections.
+    fn require_reachable(&self) {
+        use std::net::{TcpStream, ToSocketAddrs as _};
+        let need = "e2e_aitask_runs_on_schedule needs a PostgreSQL with a database `test` \
+                    reachable from this machine: set LINKMCP_E2E_PG_HOST (and _PORT, _USER, \
+                    _PASSWORD) to one";
+        let addrs: Vec<_> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .unwrap_or_else(|e| panic!("{need}; {}:{} does not resolve: {e}", self.host, self.port))
+            .collect();
+        let reached = addrs
+            .iter()
+            .any(|a| TcpStream::connect_timeout(a, Duration::from_secs(5)).is_ok());
+        assert!(
+            reached,
+            "{need}; nothing answers at {}:{} ({addrs:?})",
+            self.host, self.port
+        );
+    }
+}
+
+/// The objects of the AiTask test: an McpServer without auth, an McpLink to `pg`, an Agent
+/// calling the model at `base_url`, and a task every minute.
+fn factory_objects(pg: &Postgres, base_url: &str) -> String {
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pg-creds"},
+               "stringData": {"username": pg.user, "password": pg.password}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "model-key"},
+               "stringData": {"api-key": MODEL_KEY}}),
+        json!({"apiVersion": "linkmcp.io/v1alpha1", "kind": "McpServer",
+               "metadata": {"name": "factory"},
+               "spec": {"stateless": true, "auth": {"allowUnauthenticated": true}}}),
+        json!({"apiVersion": "linkmcp.io/v1alpha1", "kind": "McpLink", "metadata": {"name": "pg"},
+               "spec": {"serverRef": {"name": "factory"},
+                        "postgres": {"host": pg.host, "port": pg.port, "database": "test",
+                                     "sslMode": "disable"},
+                        "credentialsSecretRef": {"name": "pg-creds"},
+                        "writeAccess": false}}),
+        json!({"apiVersion": "linkmcp.io/v1alpha1", "kind": "Agent", "metadata": {"name": "scripted"},
+               "spec": {"serverRef": {"name": "factory"}, "provider": "anthropic",
+                        "baseUrl": base_url,
+                        "apiKeySecretRef": {"name": "model-key", "key": "api-key"}}}),
+        json!({"apiVersion": "linkmcp.io/v1alpha1", "kind": "AiTask", "metadata": {"name": "select-one"},
+               "spec": {"serverRef": {"name": "factory"}, "agentRef": {"name": "scripted"},
+                        "description": "Run the SQL query `select 1 as one` on the PostgreSQL \
+                                        database with pg_query and report its result.",
+                        "schedule": "* * * * *", "mode": "monitor"}}),
+    ];
+    objects
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// The provider API key of the AiTask test's Agent.
+const MODEL_KEY: &str = "sk-e2e-scripted";
+
+/// The scripted model's final answer.
+const MODEL_ANSWER: &str = "The database answered: one = 1. All good.";
+
+#[tokio::test]
+#[ignore = "needs a cluster and a PostgreSQL: make e2e"]
+async fn e2e_aitask_runs_on_schedule() {
+    let pg = Postgres::from_env();
+    pg.require_reachable();
+    let mut h = Harness::start("aitask").await.unwrap();
+    let model = linkmcp_e2e::model::ScriptedModel::start(
+        "pg_query",
+        json!({"sql": "select 1 as one"}),
+        MODEL_ANSWER,
+    )
+    .await
+    .unwrap();
+    h.apply(&factory_objects(&pg, &model.base_url())).unwrap();
+    h.wait("the credentials Secret of factory", MINUTE, || async {
+        let secret: Option<Secret> = get(&h, "factory-credentials").await;
+        Ok(secret.filter(|s| {
+            let keys = data_keys(s);
+            keys.contains("agent.scripted.apiKey") && keys.contains("link.pg.username")
+        }))
+    })
+    .await
+    .unwrap();
+    h.start_server("factory").await.unwrap();
+
+    // `* * * * *` runs at the next minute boundary after the task appeared: within 60 s, plus
+    // the run itself.
+    let status = h
+        .wait(
+            "AiTask select-one to succeed",
+            Duration::from_secs(150),
+            || async {
+                let Some(status) = get::<AiTask>(&h, "select-one").await.and_then(|t| t.status)
+                else {
+                    return Ok(None);
+                };
+                if status.phase == Some(TaskPhase::Failed) {
+                    anyhow::bail!(
+                        "the run failed: {}",
+                        status.last_result.as_deref().unwrap_or("(no result)")
+                    );
+                }
+                let done = status.phase == Some(TaskPhase::Succeeded)
+                    && status.last_run_time.is_some()
+                    && status.next_run_time.is_some()
+                    && status.cost.is_some();
+                Ok(done.then_some(status))
+            },
+        )
+        .await
+        .unwrap();
+    h.check_processes().unwrap();
+    let last = status.last_run_time.clone().unwrap().0;
+    let next = status.next_run_time.clone().unwrap().0;
+    assert!(next > last, "next run {next} after last run {last}");
+    let cost = status.cost.clone().unwrap();
+    assert!(cost.starts_with('$'), "cost {cost}");
+    assert!(status.runs.unwrap_or_default() >= 1, "{status:?}");
+
+    let requests = model.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.api_key.as_deref() == Some(MODEL_KEY)),
+        "the Agent's apiKeySecretRef reaches the model as x-api-key"
+    );
+    let offered: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(offered.contains(&"pg_query"), "offered tools: {offered:?}");
+    let results = model.tool_results();
+    let result = results
+        .iter()
+        .find(|r| r.tool_use_id == "toolu_scripted_1")
+        .unwrap_or_else(|| panic!("no result of the scripted pg_query call: {results:?}"));
+    assert!(!result.is_error, "pg_query failed: {}", result.content);
+    let lines: Vec<&str> = result.content.lines().map(str::trim).collect();
+    assert!(
+        lines.contains(&"one") && lines.contains(&"1"),
+        "the real database's row (column one, value 1) in the tool result: {}",
+        result.content
+    );
+
+    // A later run can be in progress (every minute), so the row is read until it shows the
+    // succeeded phase.
+    let header = "NAME AGENT MODE SCHEDULE PHASE LAST RUN NEXT RUN COST AGE";
+    let row = h
+        .wait(
+            "kubectl get aitasks to show select-one Succeeded",
+            MINUTE,
+            || async {
+                let (ok, out, err) = kubectl(&["get", "aitasks", "-n", &h.namespace], None)?;
+                anyhow::ensure!(ok, "kubectl get aitasks failed: {err}");
+                let mut lines = out.lines();
+                let printed = lines
+                    .next()
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                anyhow::ensure!(printed == header, "kubectl get aitasks printed:\n{out}");
+                Ok(lines
+                    .find(|l| l.split_whitespace().next() == Some("select-one"))
+                    .filter(|l| l.split_whitespace().any(|w| w == "Succeeded"))
+                    .map(str::to_owned))
+            },
+        )
+        .await
+        .unwrap();
+    for column in ["scripted", "monitor", "* * * * *", "$"] {
+        assert!(row.contains(column), "{column} missing from the row: {row}");
+    }
 }

@@ -369,6 +369,8 @@ impl Registry {
             }
         };
         record.set_toolset(entry.key.as_str());
+        // A link's own limits (spec.limits) replace the server's for its tools.
+        let ctx = &entry.toolset.limits().apply(ctx);
         if let Some(refused) = self.guards.admit(name) {
             record.finish(Outcome::RateLimited, false, None);
             return Ok(refused);
@@ -541,6 +543,78 @@ mod tests {
             .unwrap();
         assert_eq!(result.is_error, Some(true));
         assert!(text(&result).contains("time limit"), "{}", text(&result));
+    }
+
+    /// A fixture whose own limits replace the caller's, as a link's `spec.limits` do.
+    struct Limited(Arc<Fixture>, Duration);
+
+    impl Toolset for Limited {
+        fn tools(&self) -> &[ToolDef] {
+            self.0.tools()
+        }
+        fn limits(&self) -> linkmcp_toolsets::ToolsetLimits {
+            linkmcp_toolsets::ToolsetLimits {
+                timeout: Some(self.1),
+                max_output_bytes: None,
+            }
+        }
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            args: JsonObject,
+            ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            self.0.call(name, args, ctx)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_toolsets_own_timeout_replaces_the_servers() {
+        let registry = Registry::new();
+        registry
+            .insert(
+                "a",
+                Arc::new(Limited(
+                    Fixture::new(&["sleeps"]),
+                    Duration::from_millis(20),
+                )),
+            )
+            .unwrap();
+        let generous = CallContext::new("test").with_timeout(Duration::from_secs(3600));
+        let started = std::time::Instant::now();
+        let result = registry
+            .call("sleeps", JsonObject::new(), &generous)
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(true));
+        assert!(text(&result).contains("20ms"), "{}", text(&result));
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn warn_keeps_the_first_and_replace_takes_the_later() {
+        let registry = Registry::new();
+        registry.set_duplicate_policy(OnDuplicateTools::Warn);
+        registry
+            .insert("a", Fixture::new(&["shared", "a_only"]))
+            .unwrap();
+        registry
+            .insert("b", Fixture::new(&["shared", "b_only"]))
+            .unwrap();
+        let owner = |r: &Registry| {
+            r.snapshot()
+                .entries()
+                .find(|(_, d)| d.name() == "shared")
+                .map(|(k, _)| k.as_str().to_owned())
+        };
+        assert_eq!(owner(&registry).as_deref(), Some("a"));
+        assert!(registry.snapshot().tool("b_only").is_some());
+
+        let registry = Registry::new();
+        registry.set_duplicate_policy(OnDuplicateTools::Replace);
+        registry.insert("a", Fixture::new(&["shared"])).unwrap();
+        registry.insert("b", Fixture::new(&["shared"])).unwrap();
+        assert_eq!(owner(&registry).as_deref(), Some("b"));
     }
 
     #[test]

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use linkmcp_api::link::ToolFilter;
+use linkmcp_api::link::{LinkLimits, ToolFilter};
 use rmcp::model::{CallToolResult, JsonObject};
 
 use super::BuildError;
 use super::naming::served_name;
-use crate::{Access, CallContext, ToolDef, Toolset, output};
+use crate::{Access, CallContext, ToolDef, Toolset, ToolsetLimits, output};
 
 /// A backend toolset as one link serves it.
 pub struct Governed {
@@ -21,6 +21,8 @@ pub struct Governed {
     defs: Vec<ToolDef>,
     /// Served name -> the name the backend declared.
     declared: HashMap<String, String>,
+    /// The link's own bounds (`spec.limits`).
+    limits: ToolsetLimits,
 }
 
 impl Governed {
@@ -58,7 +60,19 @@ impl Governed {
             inner,
             defs,
             declared,
+            limits: ToolsetLimits::default(),
         })
+    }
+
+    /// Applies the link's `spec.limits` (timeout, max bytes) to every call instead of the
+    /// server's. `maxRows` is the backend's to apply.
+    pub fn with_limits(mut self, limits: &LinkLimits) -> Self {
+        let positive = |v: Option<i32>| v.and_then(|v| u64::try_from(v).ok()).filter(|v| *v > 0);
+        self.limits = ToolsetLimits {
+            timeout: positive(limits.timeout_seconds).map(std::time::Duration::from_secs),
+            max_output_bytes: positive(limits.max_bytes).and_then(|v| usize::try_from(v).ok()),
+        };
+        self
     }
 }
 
@@ -77,6 +91,10 @@ fn glob_set(field: &str, patterns: &[String]) -> Result<GlobSet, BuildError> {
 impl Toolset for Governed {
     fn tools(&self) -> &[ToolDef] {
         &self.defs
+    }
+
+    fn limits(&self) -> ToolsetLimits {
+        self.limits
     }
 
     fn call<'a>(

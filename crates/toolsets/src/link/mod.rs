@@ -53,13 +53,16 @@ pub enum BuildError {
 pub fn build(link: &LinkContext<'_>, prefix: &str) -> Result<Arc<dyn Toolset>, BuildError> {
     let backend = link.spec.backend()?;
     let inner = backend_toolset(link, backend)?;
-    Ok(Arc::new(Governed::new(
-        inner,
-        default_prefix(backend.link_type()),
-        prefix,
-        &link.spec.tools,
-        link.spec.write_access,
-    )?))
+    Ok(Arc::new(
+        Governed::new(
+            inner,
+            default_prefix(backend.link_type()),
+            prefix,
+            &link.spec.tools,
+            link.spec.write_access,
+        )?
+        .with_limits(&link.spec.limits),
+    ))
 }
 
 /// The backend module's toolset for the link's block: one arm per backend module.
