@@ -343,7 +343,6 @@ async fn rabbitmq(calls: usize) -> (String, Result<Stats, String>) {
         let _ = channel
             .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
             .await;
-        let _ = connection.close(0, "bench done".into()).await;
         stats
     }
     .await;

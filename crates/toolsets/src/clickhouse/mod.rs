@@ -74,13 +74,7 @@ pub fn toolset(
 ) -> Result<Arc<dyn Toolset>, BuildError> {
     let client = Client::new(link.name, &block.url, &block.database, link.credentials)
         .map_err(BuildError::Invalid)?;
-    let max_rows = link
-        .spec
-        .limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let max_rows = link.max_rows();
     let what = format!(
         "ClickHouse database `{}` at {}",
         block.database, client.endpoint

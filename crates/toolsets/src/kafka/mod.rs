@@ -44,13 +44,6 @@ use tools::{
 /// The most bytes of one message value (or key, or header value) a result carries.
 pub const VALUE_BYTES: usize = 4096;
 
-/// Messages, topics, groups or partitions one call returns when the link sets no
-/// `limits.maxRows`.
-const DEFAULT_MAX_ROWS: usize = 100;
-
-/// Per-call time limit when the link sets no `limits.timeoutSeconds`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// `spec.kafka.topics`: the topics a link may see and use; empty allows every topic.
 #[derive(Clone, Default)]
 pub(crate) struct AllowList {
@@ -100,17 +93,8 @@ pub fn toolset(
     link: &LinkContext<'_>,
     block: &KafkaBackend,
 ) -> Result<Arc<dyn Toolset>, BuildError> {
-    let limits = &link.spec.limits;
-    let timeout = limits
-        .timeout_seconds
-        .and_then(|s| u64::try_from(s).ok())
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    let max_rows = limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let timeout = link.timeout();
+    let max_rows = link.max_rows();
     let topics = AllowList::new(&block.topics)?;
     Ok(Arc::new(KafkaToolset {
         defs: tool_defs(&topics.patterns)

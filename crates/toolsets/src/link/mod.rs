@@ -33,6 +33,34 @@ pub struct LinkContext<'a> {
     pub credentials: &'a Credentials,
 }
 
+impl LinkContext<'_> {
+    /// Most rows, messages, keys or objects one call returns: `spec.limits.maxRows`, else 100.
+    pub fn max_rows(&self) -> usize {
+        self.spec
+            .limits
+            .max_rows
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(DEFAULT_MAX_ROWS)
+    }
+
+    /// The backend-side time limit of one call: `spec.limits.timeoutSeconds`, else 30 s (the
+    /// registry bounds the whole call by the same value).
+    pub fn timeout(&self) -> std::time::Duration {
+        self.spec
+            .limits
+            .timeout_seconds
+            .and_then(|s| u64::try_from(s).ok())
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_TIMEOUT, std::time::Duration::from_secs)
+    }
+}
+
+/// Rows per call when a link sets no `limits.maxRows`.
+pub const DEFAULT_MAX_ROWS: usize = 100;
+/// Backend time limit when a link sets no `limits.timeoutSeconds`.
+pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Why a link has no toolset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {

@@ -87,13 +87,7 @@ pub fn toolset(
         .ok_or_else(|| {
             BuildError::Invalid(format!("mongodb.port {} is not a TCP port", block.port))
         })?;
-    let max_rows = link
-        .spec
-        .limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let max_rows = link.max_rows();
     let selection_timeout = link
         .spec
         .limits

@@ -221,13 +221,7 @@ impl PgToolset {
         what: &str,
         with_execute: bool,
     ) -> Result<Self, BuildError> {
-        let max_rows = link
-            .spec
-            .limits
-            .max_rows
-            .and_then(|n| usize::try_from(n).ok())
-            .filter(|&n| n > 0)
-            .unwrap_or(DEFAULT_MAX_ROWS);
+        let max_rows = link.max_rows();
         let defs = Tool::ALL
             .iter()
             .filter(|&&tool| with_execute || tool != Tool::Execute)

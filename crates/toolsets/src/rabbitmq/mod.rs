@@ -40,12 +40,6 @@ use tools::{ListQueuesParams, PeekParams, PublishParams, QueueStatsParams};
 /// The most bytes of one message payload a result carries.
 pub const FIELD_BYTES: usize = 4096;
 
-/// Queues or messages one call returns when the link sets no `limits.maxRows`.
-const DEFAULT_MAX_ROWS: usize = 100;
-
-/// Per-request time limit when the link sets no `limits.timeoutSeconds`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// How long opening a connection (HTTP or AMQP) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -128,17 +122,8 @@ pub fn toolset(
     link: &LinkContext<'_>,
     block: &RabbitmqBackend,
 ) -> Result<Arc<dyn Toolset>, BuildError> {
-    let limits = &link.spec.limits;
-    let timeout = limits
-        .timeout_seconds
-        .and_then(|s| u64::try_from(s).ok())
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    let max_rows = limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let timeout = link.timeout();
+    let max_rows = link.max_rows();
     let info = Arc::new(LinkInfo::new(link));
     Ok(Arc::new(RabbitmqToolset {
         defs: tool_defs(&block.vhost)

@@ -592,7 +592,7 @@ async fn vhosts_and_queue_names_are_url_encoded() {
     let management = super::management::Management::new(
         block,
         Arc::new(super::LinkInfo::new(&ctx)),
-        super::DEFAULT_TIMEOUT,
+        crate::link::DEFAULT_TIMEOUT,
     )
     .unwrap();
     assert_eq!(

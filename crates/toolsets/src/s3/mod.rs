@@ -22,7 +22,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use linkmcp_api::link::S3Backend;
@@ -37,12 +36,6 @@ use tools::{
     UploadTextParams,
 };
 
-/// Objects or buckets one call returns when the link sets no `limits.maxRows`.
-const DEFAULT_MAX_ROWS: usize = 100;
-
-/// Per-operation time limit when the link sets no `limits.timeoutSeconds`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The toolset of one S3 link.
 pub struct S3Toolset {
     defs: Vec<ToolDef>,
@@ -55,17 +48,8 @@ pub struct S3Toolset {
 
 /// The toolset of an S3 link. Builds the client without connecting.
 pub fn toolset(link: &LinkContext<'_>, block: &S3Backend) -> Result<Arc<dyn Toolset>, BuildError> {
-    let limits = &link.spec.limits;
-    let timeout = limits
-        .timeout_seconds
-        .and_then(|s| u64::try_from(s).ok())
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    let max_rows = limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let timeout = link.timeout();
+    let max_rows = link.max_rows();
     let bucket = block.bucket.clone().filter(|b| !b.is_empty());
     Ok(Arc::new(S3Toolset {
         defs: tool_defs(bucket.as_deref())

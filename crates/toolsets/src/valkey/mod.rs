@@ -22,7 +22,6 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use linkmcp_api::link::ValkeyBackend;
@@ -39,12 +38,6 @@ use tools::{
 
 /// The most bytes of one value (a string, a field, a list element) a result carries.
 pub const FIELD_BYTES: usize = 4096;
-
-/// Keys, fields or elements one call returns when the link sets no `limits.maxRows`.
-const DEFAULT_MAX_ROWS: usize = 100;
-
-/// Per-command time limit when the link sets no `limits.timeoutSeconds`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The toolset of one Valkey link.
 pub struct ValkeyToolset {
@@ -63,17 +56,8 @@ pub fn toolset(
     link: &LinkContext<'_>,
     block: &ValkeyBackend,
 ) -> Result<Arc<dyn Toolset>, BuildError> {
-    let limits = &link.spec.limits;
-    let timeout = limits
-        .timeout_seconds
-        .and_then(|s| u64::try_from(s).ok())
-        .filter(|s| *s > 0)
-        .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
-    let max_rows = limits
-        .max_rows
-        .and_then(|n| usize::try_from(n).ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(DEFAULT_MAX_ROWS);
+    let timeout = link.timeout();
+    let max_rows = link.max_rows();
     let key_prefix = block.key_prefix.clone().filter(|p| !p.is_empty());
     Ok(Arc::new(ValkeyToolset {
         defs: tool_defs(key_prefix.as_deref())
