@@ -111,8 +111,10 @@ pub mod credentials_key {
         format!("apikey.{key_id}")
     }
 
-    /// A notification credential: `notify.<name>` (e.g. `notify.webhook.authorization`).
-    pub fn notification(name: &str) -> String {
-        format!("notify.{name}")
+    /// The value of key `key` of Secret `secret`, copied because a notification setting names
+    /// it (webhook authorization, SMTP username/password, email API key): `ref.<secret>.<key>`.
+    /// The server looks values up by the same (secret, key) pair the spec names.
+    pub fn secret_ref(secret: &str, key: &str) -> String {
+        format!("ref.{secret}.{key}")
     }
 }

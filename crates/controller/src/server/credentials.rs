@@ -127,7 +127,7 @@ pub fn assemble(
         }
     }
     if let Some(notify) = &server.spec.notifications {
-        let problems = notifications(&mut out.data, "", notify, secrets);
+        let problems = notifications(&mut out.data, notify, secrets);
         out.problems.extend(
             problems
                 .into_iter()
@@ -135,18 +135,18 @@ pub fn assemble(
         );
     }
     for task in tasks {
-        if let (Some(name), Some(notify)) = (task.metadata.name.as_deref(), &task.spec.notify) {
+        if let Some(notify) = &task.spec.notify {
             // Unresolved task references are the AiTask's own condition to report.
-            notifications(&mut out.data, &format!("task.{name}."), notify, secrets);
+            notifications(&mut out.data, notify, secrets);
         }
     }
     out
 }
 
-/// Copies the credentials of `notify` under `notify.<scope>...`; returns what did not resolve.
+/// Copies the Secret keys `notify` names under `ref.<secret>.<key>` (the server looks them up
+/// by the same pair); returns what did not resolve.
 fn notifications(
     data: &mut BTreeMap<String, String>,
-    scope: &str,
     notify: &NotificationSpec,
     secrets: &Secrets,
 ) -> Vec<(String, Problem)> {
@@ -159,7 +159,7 @@ fn notifications(
         match secrets.key(reference) {
             Ok(value) => {
                 data.insert(
-                    credentials_key::notification(&format!("{scope}webhook.authorization")),
+                    credentials_key::secret_ref(&reference.name, &reference.key),
                     value,
                 );
             }
@@ -174,11 +174,14 @@ fn notifications(
         {
             match secrets.resolve(reference) {
                 Ok(values) => {
-                    for (credential, value) in values {
-                        data.insert(
-                            credentials_key::notification(&format!("{scope}smtp.{credential}")),
-                            value,
-                        );
+                    for credential in ["username", "password"] {
+                        if let Some(value) = values.get(credential) {
+                            let key = reference.key_for(credential);
+                            data.insert(
+                                credentials_key::secret_ref(&reference.name, key),
+                                value.clone(),
+                            );
+                        }
                     }
                 }
                 Err(p) => problems.push(("email.smtp.credentialsSecretRef".to_owned(), p)),
@@ -188,7 +191,10 @@ fn notifications(
             match secrets.key(&http.api_key_secret_ref) {
                 Ok(value) => {
                     data.insert(
-                        credentials_key::notification(&format!("{scope}email.apiKey")),
+                        credentials_key::secret_ref(
+                            &http.api_key_secret_ref.name,
+                            &http.api_key_secret_ref.key,
+                        ),
                         value,
                     );
                 }

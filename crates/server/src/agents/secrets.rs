@@ -3,6 +3,7 @@
 
 use linkmcp_api::Agent;
 use linkmcp_api::common::SecretKeyRef;
+use linkmcp_api::names::credentials_key;
 use linkmcp_factory::SecretSource;
 
 use crate::source::StateReceiver;
@@ -30,7 +31,7 @@ impl SecretSource for StateSecrets {
     }
 
     fn secret_value(&self, secret_ref: &SecretKeyRef) -> Option<String> {
-        let key = format!("{}/{}", secret_ref.name, secret_ref.key);
+        let key = credentials_key::secret_ref(&secret_ref.name, &secret_ref.key);
         self.state
             .borrow()
             .notification_secrets

@@ -215,8 +215,12 @@ impl ManifestSource {
         let notification_secrets = secrets
             .iter()
             .flat_map(|(name, data)| {
-                data.iter()
-                    .map(move |(key, value)| (format!("{name}/{key}"), value.clone()))
+                data.iter().map(move |(key, value)| {
+                    (
+                        linkmcp_api::names::credentials_key::secret_ref(name, key),
+                        value.clone(),
+                    )
+                })
             })
             .collect();
 
@@ -381,6 +385,12 @@ mod tests {
             Some("replace-with-a-real-key")
         );
         assert_eq!(state.tasks.len(), 1);
+        // Notification settings look Secret keys up by the (secret, key) pair they name.
+        let key = linkmcp_api::names::credentials_key::secret_ref("anthropic", "api-key");
+        assert_eq!(
+            state.notification_secrets.get(&key),
+            Some("replace-with-a-real-key")
+        );
     }
 
     #[test]

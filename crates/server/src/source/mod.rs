@@ -38,9 +38,9 @@ pub struct DesiredState {
     pub api_keys: Credentials,
     /// The provider API key of each Agent that names one (agent name -> key).
     pub agent_api_keys: Credentials,
-    /// Values of Secret keys that notification settings name, as `<secret>/<key>` -> value.
-    /// Standalone this is every Secret of the folder in the server's namespace; the cluster
-    /// source does not fill it yet (notifications there go without an authorization header).
+    /// Values of Secret keys that notification settings name, keyed by
+    /// `names::credentials_key::secret_ref(secret, key)`: standalone every key of the folder's
+    /// Secrets in the server's namespace, in a cluster the `ref.*` keys the controller copied.
     pub notification_secrets: Credentials,
 }
 

@@ -105,7 +105,12 @@ pub fn desired_state(server: &str, namespace: &str, objects: Objects) -> Desired
         tasks: served_by(objects.tasks, server, namespace),
         api_keys: Credentials::new(api_keys),
         agent_api_keys: Credentials::new(agent_api_keys),
-        notification_secrets: Credentials::default(),
+        notification_secrets: Credentials::new(
+            data.iter()
+                .filter(|(key, _)| key.starts_with("ref."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
     }
 }
 
