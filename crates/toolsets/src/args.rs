@@ -24,6 +24,20 @@ pub fn parse_args<P: DeserializeOwned>(args: JsonObject) -> Result<P, CallToolRe
         .map_err(|err| output::error(describe(&err)))
 }
 
+/// Parses `args` as `P` and runs `run` with them: a toolset's dispatch in one line per tool.
+/// Bad arguments are the answer, naming the field, and `run` is not called.
+pub async fn with_args<P, F, Fut>(args: JsonObject, run: F) -> CallToolResult
+where
+    P: DeserializeOwned,
+    F: FnOnce(P) -> Fut,
+    Fut: std::future::Future<Output = CallToolResult>,
+{
+    match parse_args(args) {
+        Ok(parsed) => run(parsed).await,
+        Err(bad) => bad,
+    }
+}
+
 fn describe(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let path = err.path().to_string();
     let inner = err.inner();
@@ -120,5 +134,22 @@ mod tests {
         let _: NoArgs = parse_args(JsonObject::new()).unwrap();
         let err = parse_args::<NoArgs>(args(json!({"x": 1}))).unwrap_err();
         assert!(message(&err).contains("unknown field `x`"));
+    }
+
+    #[tokio::test]
+    async fn with_args_runs_only_on_good_arguments() {
+        #[derive(serde::Deserialize)]
+        struct Limit {
+            limit: u32,
+        }
+        let good: JsonObject = serde_json::from_str(r#"{"limit": 3}"#).unwrap();
+        let result = with_args(good, |l: Limit| async move {
+            crate::output::ok_text(l.limit.to_string())
+        })
+        .await;
+        assert_eq!(result.is_error, Some(false));
+        let bad: JsonObject = serde_json::from_str(r#"{"limit": "x"}"#).unwrap();
+        let result = with_args(bad, |_: Limit| async { panic!("must not run") }).await;
+        assert_eq!(result.is_error, Some(true));
     }
 }

@@ -30,5 +30,5 @@ pub mod toolset;
 #[cfg(feature = "valkey")]
 pub mod valkey;
 
-pub use args::{NoArgs, parse_args};
+pub use args::{NoArgs, parse_args, with_args};
 pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset, ToolsetLimits};

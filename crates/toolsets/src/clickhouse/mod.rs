@@ -24,7 +24,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Map, Value, json};
 
 use crate::link::{BuildError, Component, LinkContext};
-use crate::{CallContext, ToolDef, Toolset, output, parse_args};
+use crate::{CallContext, ToolDef, Toolset, output, with_args};
 
 use http::{Client, Failure, Mode, quote};
 use rows::RowSet;
@@ -608,30 +608,12 @@ impl Toolset for ChToolset {
                 return output::error(format!("tool `{name}` is not served by this link"));
             };
             match tool {
-                Tool::ListDatabases => match parse_args(args) {
-                    Ok(p) => self.list_databases(p, ctx).await,
-                    Err(e) => e,
-                },
-                Tool::ListTables => match parse_args(args) {
-                    Ok(p) => self.list_tables(p, ctx).await,
-                    Err(e) => e,
-                },
-                Tool::DescribeTable => match parse_args(args) {
-                    Ok(p) => self.describe_table(p, ctx).await,
-                    Err(e) => e,
-                },
-                Tool::TableStats => match parse_args(args) {
-                    Ok(p) => self.table_stats(p, ctx).await,
-                    Err(e) => e,
-                },
-                Tool::Query => match parse_args(args) {
-                    Ok(p) => self.query(p, ctx).await,
-                    Err(e) => e,
-                },
-                Tool::Execute => match parse_args(args) {
-                    Ok(p) => self.execute(p, ctx).await,
-                    Err(e) => e,
-                },
+                Tool::ListDatabases => with_args(args, |p| self.list_databases(p, ctx)).await,
+                Tool::ListTables => with_args(args, |p| self.list_tables(p, ctx)).await,
+                Tool::DescribeTable => with_args(args, |p| self.describe_table(p, ctx)).await,
+                Tool::TableStats => with_args(args, |p| self.table_stats(p, ctx)).await,
+                Tool::Query => with_args(args, |p| self.query(p, ctx)).await,
+                Tool::Execute => with_args(args, |p| self.execute(p, ctx)).await,
             }
         })
     }
