@@ -1039,6 +1039,181 @@ async fn a_refused_tool_call_names_the_missing_scope_over_raw_http() {
     server.stop().await;
 }
 
+// ---- sessions ----
+
+/// A raw MCP request of `method` in `session`, with `token` as bearer credential.
+fn in_session(
+    server: &TestServer,
+    method: reqwest::Method,
+    token: &str,
+    session: &str,
+) -> reqwest::RequestBuilder {
+    http()
+        .request(method, server.url("/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .bearer_auth(token)
+}
+
+/// Opens a session over raw HTTP with `token`: initialize, then notifications/initialized.
+async fn open_session(server: &TestServer, token: &str) -> String {
+    let response = post(server, Some(token), &initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .expect("initialize answers a session id")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _ = response.text().await.unwrap();
+    let initialized = in_session(server, reqwest::Method::POST, token, &session)
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(initialized.status(), 202);
+    session
+}
+
+fn tools_list() -> Value {
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+}
+
+/// Asserts the 404 JSON-RPC answer of a session this caller may not use, and returns it.
+async fn assert_session_not_found(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["jsonrpc"], "2.0", "{body}");
+    assert_eq!(body["id"], Value::Null, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Session not found"),
+        "{body}"
+    );
+    body
+}
+
+async fn session_refusals(server: &TestServer) -> String {
+    let text = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|line| line.starts_with(r#"linkmcp_auth_failures_total{reason="session_identity"}"#))
+        .unwrap_or("none")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_session_serves_only_the_identity_that_opened_it() {
+    let server = TestServer::start(api_keys(&[("a", "k-a-1111"), ("b", "k-b-2222")])).await;
+    let session = open_session(&server, "k-a-1111").await;
+
+    // Another valid key cannot use the session: 404 as for an unknown session, the very same
+    // answer, so that a foreign id is not even confirmed to exist.
+    let foreign = in_session(&server, reqwest::Method::POST, "k-b-2222", &session)
+        .json(&tools_list())
+        .send()
+        .await
+        .unwrap();
+    let foreign = assert_session_not_found(foreign).await;
+    let unknown = in_session(
+        &server,
+        reqwest::Method::POST,
+        "k-b-2222",
+        "no-such-session",
+    )
+    .json(&tools_list())
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(assert_session_not_found(unknown).await, foreign);
+    // Nor read its notification stream, nor end it.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let response = in_session(&server, method.clone(), "k-b-2222", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            assert_session_not_found(response).await,
+            foreign,
+            "{method}"
+        );
+    }
+    assert_eq!(
+        session_refusals(&server).await,
+        r#"linkmcp_auth_failures_total{reason="session_identity"} 3"#
+    );
+
+    // Its owner still can.
+    let own = in_session(&server, reqwest::Method::POST, "k-a-1111", &session)
+        .json(&tools_list())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+    let text = own.text().await.unwrap();
+    assert!(text.contains("\"whoami\""), "{text}");
+
+    // The owner ends it: the record goes with it, so the id is now unknown to everyone (rmcp's
+    // 404, not counted as a foreign use).
+    let delete = in_session(&server, reqwest::Method::DELETE, "k-a-1111", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(delete.status().is_success(), "{}", delete.status());
+    for token in ["k-b-2222", "k-a-1111"] {
+        let response = in_session(&server, reqwest::Method::POST, token, &session)
+            .json(&tools_list())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(assert_session_not_found(response).await, foreign, "{token}");
+    }
+    assert_eq!(
+        session_refusals(&server).await,
+        r#"linkmcp_auth_failures_total{reason="session_identity"} 3"#
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_refreshed_jwt_of_the_same_subject_keeps_its_session() {
+    let key = SigningKey::rsa("rsa-1");
+    let issuer = Issuer::start(&[&key]).await;
+    let server = TestServer::start(oidc(&issuer)).await;
+    let first = key.sign(&claims(&issuer, "alice", "mcp"));
+    let session = open_session(&server, &first).await;
+
+    // Another token of alice, with other scopes, uses the session; bob's does not.
+    let refreshed = key.sign(&claims(&issuer, "alice", "mcp db:write"));
+    let response = in_session(&server, reqwest::Method::POST, &refreshed, &session)
+        .json(&tools_list())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let bob = key.sign(&claims(&issuer, "bob", "mcp db:write"));
+    let response = in_session(&server, reqwest::Method::POST, &bob, &session)
+        .json(&tools_list())
+        .send()
+        .await
+        .unwrap();
+    assert_session_not_found(response).await;
+    server.stop().await;
+}
+
 // ---- the reusable layer ----
 
 #[tokio::test]

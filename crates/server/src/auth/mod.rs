@@ -3,7 +3,8 @@
 //!
 //! Every HTTP request to a protected route is authenticated on its own — an MCP session id is
 //! not a credential — by the [`require_auth`] middleware, which puts the caller's [`Identity`]
-//! into the request extensions. Credentials are `Authorization: Bearer` API keys (from the
+//! into the request extensions; each MCP session is also bound to the identity that opened it
+//! (see `http::sessions`). Credentials are `Authorization: Bearer` API keys (from the
 //! McpServer's Secret, see `api_keys.rs`) or OIDC JWTs (see `oidc.rs`); [`Policy`] decides
 //! what an identity may do with its scopes.
 //!
@@ -51,6 +52,10 @@ pub struct Identity {
 
 /// The identity of requests admitted without credentials (`allowUnauthenticated: true`).
 pub const ANONYMOUS: &str = "anonymous";
+
+/// The `linkmcp_auth_failures_total` reason of a request refused because it used an MCP
+/// session opened by another identity.
+pub const SESSION_IDENTITY: &str = "session_identity";
 
 impl Identity {
     /// A caller without credentials: no scopes.
@@ -307,6 +312,14 @@ impl Auth {
     pub(crate) fn count_refusal(&self, err: &AuthError) {
         if let Some(metrics) = &self.metrics {
             metrics.auth_failure(err.reason());
+        }
+    }
+
+    /// Counts a request refused for using an MCP session another identity opened (see
+    /// `http::sessions`), under the reason [`SESSION_IDENTITY`].
+    pub(crate) fn count_foreign_session(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.auth_failure(SESSION_IDENTITY);
         }
     }
 

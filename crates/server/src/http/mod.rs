@@ -1,9 +1,10 @@
 //! The HTTP surface: `/mcp` (MCP over Streamable HTTP) and the probe endpoints.
 //!
-//! `/mcp` is rmcp's Streamable HTTP service behind two layers: one counts requests in
-//! progress (for a draining shutdown), the other answers malformed JSON with a JSON-RPC error
-//! instead of rmcp's bare `415`. Host validation (against DNS rebinding) applies to `/mcp`
-//! only, so that kubelet probes addressed to the pod IP pass.
+//! `/mcp` is rmcp's Streamable HTTP service behind its layers: one counts requests in progress
+//! (for a draining shutdown), one binds each session to the identity that opened it
+//! (`sessions`), one answers malformed JSON with a JSON-RPC error instead of rmcp's bare `415`.
+//! Host validation (against DNS rebinding) applies to `/mcp` only, so that kubelet probes
+//! addressed to the pod IP pass.
 //!
 //! Beside them: `/metrics` ([`metrics`]), the REST API under `/api/v1` ([`rest`]) and
 //! `/debug/info` ([`debug`]), each its own router so that a layer can wrap it alone.
@@ -14,6 +15,7 @@ mod in_flight;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+mod sessions;
 
 pub use in_flight::{InFlight, InFlightGuard, TrackedBody};
 
@@ -103,7 +105,7 @@ pub fn router(
         .with_cancellation_token(mcp_stop)
         .with_max_request_body_bytes(settings.max_request_body_bytes);
     let factory = move || Ok(handler.instance());
-    let mcp = if settings.stateless {
+    let (mcp, session_owners) = if settings.stateless {
         // Stateless: no Mcp-Session-Id; every POST is served on its own, answered with plain
         // JSON where possible, so any replica can answer any request (no sticky sessions).
         // What a client loses: GET /mcp answers 405, so clients of protocol versions up to
@@ -114,18 +116,21 @@ pub fn router(
         let config = config
             .with_legacy_session_mode(false)
             .with_json_response(true);
-        Router::new().route_service(
-            "/mcp",
-            StreamableHttpService::new(factory, Arc::new(NeverSessionManager::default()), config),
-        )
+        let service =
+            StreamableHttpService::new(factory, Arc::new(NeverSessionManager::default()), config);
+        (Router::new().route_service("/mcp", service), None)
     } else {
-        Router::new().route_service(
-            "/mcp",
-            StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), config),
+        let manager = Arc::new(LocalSessionManager::default());
+        let owners = sessions::SessionOwners::new(manager.clone(), auth.clone());
+        let service = StreamableHttpService::new(factory, manager, config);
+        (
+            Router::new().route_service("/mcp", service),
+            Some(Arc::new(owners)),
         )
     };
-    // Outermost first: count the request, authenticate it (before its body is read), check
-    // the JSON, then refuse tool calls the caller lacks scopes for.
+    // Outermost first: count the request, authenticate it (before its body is read), refuse
+    // a session id the caller did not open (stateful mode only), check the JSON, then refuse
+    // tool calls the caller lacks scopes for.
     let mcp = mcp
         .layer(middleware::from_fn_with_state(
             (auth.clone(), settings.max_request_body_bytes),
@@ -134,7 +139,15 @@ pub fn router(
         .layer(middleware::from_fn_with_state(
             settings.max_request_body_bytes,
             guard_json_body,
-        ))
+        ));
+    let mcp = match session_owners {
+        Some(owners) => mcp.layer(middleware::from_fn_with_state(
+            owners,
+            sessions::bind_sessions,
+        )),
+        None => mcp,
+    };
+    let mcp = mcp
         .layer(middleware::from_fn_with_state(
             auth.clone(),
             crate::auth::require_auth,
