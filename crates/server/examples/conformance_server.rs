@@ -9,7 +9,7 @@
 //! code path.
 //!
 //! The fixtures go through the same `Toolset` seam as every link, so they can only do what a
-//! link's tools can: return content. Scenarios whose tools must talk back to the client during
+//! link's toolset can: return content, and serve resources and prompts. Scenarios whose tools must talk back to the client during
 //! a call (logging, progress, sampling, elicitation) are expected failures, listed with their
 //! reasons in `tests/conformance/README.md`.
 //!
@@ -30,8 +30,15 @@ use linkmcp_server::{
     Server, Settings,
     registry::{Registry, RegistryError, ToolsetKey},
 };
-use linkmcp_toolsets::{CallContext, NoArgs, ToolDef, Toolset, output};
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents};
+use linkmcp_toolsets::{
+    CallContext, NoArgs, ToolDef, Toolset, output,
+    prompt::{GetPromptResult, Prompt, PromptArgs, PromptArgument, PromptError, PromptMessage},
+    resource::{
+        Resource, ResourceError, ResourceTemplate, ResourceTemplateDef, UriTemplateError,
+        text_contents,
+    },
+};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, ResourceContents, Role};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +66,15 @@ const TOGGLED_TOOL: &str = "test_toggled_tool";
 
 /// The registry key of the toolset holding [`TOGGLED_TOOL`].
 const TOGGLED_KEY: &str = "conformance/toggled";
+
+/// The prompt whose presence `test_trigger_prompt_change` toggles.
+const TOGGLED_PROMPT: &str = "test_toggled_prompt";
+
+/// The registry key of the toolset holding [`TOGGLED_PROMPT`].
+const TOGGLED_PROMPT_KEY: &str = "conformance/toggled-prompt";
+
+/// The reference server's resource template.
+const TEMPLATE: &str = "test://template/{id}/data";
 
 /// The input schema the `json-schema-2020-12` scenario expects to find unchanged in
 /// `tools/list`: `$schema`, `$defs` with an `$anchor`, composition and conditional keywords.
@@ -104,10 +120,72 @@ impl JsonSchema for JsonSchema2020Args {
     }
 }
 
-/// The reference server's fixture tools that a link-style toolset can serve.
+/// The reference server's fixture tools, resources and prompts that a link-style toolset can
+/// serve.
 struct Fixtures {
     defs: Vec<ToolDef>,
+    resources: Vec<Resource>,
+    templates: Vec<ResourceTemplateDef>,
+    prompts: Vec<Prompt>,
     registry: Weak<Registry>,
+}
+
+fn fixture_resources() -> Vec<Resource> {
+    vec![
+        Resource::new("test://static-text", "static-text")
+            .with_description("A static text resource.")
+            .with_mime_type("text/plain"),
+        Resource::new("test://static-binary", "static-binary")
+            .with_description("A static PNG image.")
+            .with_mime_type("image/png"),
+        Resource::new("test://watched-resource", "watched-resource")
+            .with_description("A resource clients subscribe to.")
+            .with_mime_type("text/plain"),
+    ]
+}
+
+fn fixture_templates() -> Result<Vec<ResourceTemplateDef>, UriTemplateError> {
+    Ok(vec![ResourceTemplateDef::new(
+        ResourceTemplate::new(TEMPLATE, "template-data")
+            .with_description("Data for one id.")
+            .with_mime_type("application/json"),
+    )?])
+}
+
+fn fixture_prompts() -> Vec<Prompt> {
+    vec![
+        Prompt::new(
+            "test_simple_prompt",
+            Some("A prompt without arguments."),
+            None,
+        ),
+        Prompt::new(
+            "test_prompt_with_arguments",
+            Some("A prompt with two required arguments."),
+            Some(vec![
+                PromptArgument::new("arg1")
+                    .with_description("First test argument")
+                    .with_required(true),
+                PromptArgument::new("arg2")
+                    .with_description("Second test argument")
+                    .with_required(true),
+            ]),
+        ),
+        Prompt::new(
+            "test_prompt_with_embedded_resource",
+            Some("A prompt embedding a resource."),
+            Some(vec![
+                PromptArgument::new("resourceUri")
+                    .with_description("URI of the resource to embed")
+                    .with_required(true),
+            ]),
+        ),
+        Prompt::new(
+            "test_prompt_with_image",
+            Some("A prompt with an image."),
+            None,
+        ),
+    ]
 }
 
 impl Fixtures {
@@ -128,6 +206,12 @@ impl Fixtures {
                 "Return a text, an image and an embedded JSON resource.",
             )?,
             fixture("test_error_handling", "Fail with an isError result.")?,
+            ToolDef::write::<NoArgs>(
+                "test_trigger_prompt_change",
+                "Add or remove a prompt, so that clients are sent prompts/list_changed.",
+            )?
+            .destructive(false)
+            .open_world(false),
             ToolDef::read::<JsonSchema2020Args>(
                 "json_schema_2020_12_tool",
                 "Tool with JSON Schema 2020-12 features",
@@ -142,8 +226,26 @@ impl Fixtures {
         ];
         Ok(Self {
             defs,
+            resources: fixture_resources(),
+            templates: fixture_templates()?,
+            prompts: fixture_prompts(),
             registry: Arc::downgrade(registry),
         })
+    }
+
+    /// Registers [`ToggledPrompt`] if absent, removes it if present.
+    fn toggle_prompt(&self) -> CallToolResult {
+        let Some(registry) = self.registry.upgrade() else {
+            return output::error("the server is shutting down");
+        };
+        let key = ToolsetKey::from(TOGGLED_PROMPT_KEY);
+        if registry.remove(&key) {
+            return output::ok_text(format!("removed {TOGGLED_PROMPT}"));
+        }
+        match registry.insert(key, Arc::new(ToggledPrompt::new())) {
+            Ok(()) => output::ok_text(format!("added {TOGGLED_PROMPT}")),
+            Err(err) => output::error(format!("could not add {TOGGLED_PROMPT}: {err}")),
+        }
     }
 
     /// Registers [`Toggled`] if absent, removes it if present.
@@ -206,8 +308,156 @@ impl Toolset for Fixtures {
                 }
                 "json_schema_2020_12_tool" => output::ok_text("accepted"),
                 "test_trigger_tool_change" => self.toggle_tool(),
+                "test_trigger_prompt_change" => self.toggle_prompt(),
                 other => output::error(format!("no fixture tool `{other}`")),
             }
+        })
+    }
+
+    fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    fn resource_templates(&self) -> &[ResourceTemplateDef] {
+        &self.templates
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+        Box::pin(async move {
+            let contents = match uri {
+                "test://static-text" => text_contents(
+                    uri,
+                    "text/plain",
+                    "This is the content of the static text resource.",
+                ),
+                "test://static-binary" => ResourceContents::BlobResourceContents {
+                    uri: uri.to_owned(),
+                    mime_type: Some("image/png".to_owned()),
+                    blob: PNG_BASE64.to_owned(),
+                    meta: None,
+                },
+                "test://watched-resource" => {
+                    text_contents(uri, "text/plain", "Watched resource content.")
+                }
+                _ => {
+                    let id = self
+                        .templates
+                        .iter()
+                        .find_map(|t| t.matches(uri))
+                        .and_then(|vars| vars.get("id").cloned())
+                        .ok_or_else(|| ResourceError::NotFound(uri.to_owned()))?;
+                    let data = serde_json::json!({
+                        "id": id,
+                        "templateTest": true,
+                        "data": format!("Data for ID: {id}"),
+                    });
+                    text_contents(uri, "application/json", data.to_string())
+                }
+            };
+            Ok(vec![contents])
+        })
+    }
+
+    fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        args: PromptArgs,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        Box::pin(async move {
+            let arg = |n: &str| args.get(n).cloned().unwrap_or_default();
+            let messages = match name {
+                "test_simple_prompt" => vec![PromptMessage::new_text(
+                    Role::User,
+                    "This is a simple prompt for testing.",
+                )],
+                "test_prompt_with_arguments" => vec![PromptMessage::new_text(
+                    Role::User,
+                    format!(
+                        "Prompt with arguments: arg1='{}', arg2='{}'",
+                        arg("arg1"),
+                        arg("arg2")
+                    ),
+                )],
+                "test_prompt_with_embedded_resource" => vec![
+                    PromptMessage::new(
+                        Role::User,
+                        ContentBlock::resource(text_contents(
+                            arg("resourceUri"),
+                            "text/plain",
+                            "Embedded resource content for testing.",
+                        )),
+                    ),
+                    PromptMessage::new_text(
+                        Role::User,
+                        "Please process the embedded resource above.",
+                    ),
+                ],
+                "test_prompt_with_image" => vec![
+                    PromptMessage::new(Role::User, ContentBlock::image(PNG_BASE64, "image/png")),
+                    PromptMessage::new_text(Role::User, "Please analyze the image above."),
+                ],
+                other => return Err(PromptError::NotFound(other.to_owned())),
+            };
+            Ok(GetPromptResult::new(messages))
+        })
+    }
+}
+
+/// The toolset `test_trigger_prompt_change` adds and removes: one prompt, no tools.
+struct ToggledPrompt {
+    prompts: Vec<Prompt>,
+}
+
+impl ToggledPrompt {
+    fn new() -> Self {
+        Self {
+            prompts: vec![Prompt::new(
+                TOGGLED_PROMPT,
+                Some("Present every other time test_trigger_prompt_change is called."),
+                None,
+            )],
+        }
+    }
+}
+
+impl Toolset for ToggledPrompt {
+    fn tools(&self) -> &[ToolDef] {
+        &[]
+    }
+
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        _args: JsonObject,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, CallToolResult> {
+        Box::pin(async move { output::error(format!("no tool `{name}`")) })
+    }
+
+    fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        _name: &'a str,
+        _args: PromptArgs,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        Box::pin(async {
+            Ok(GetPromptResult::new(vec![PromptMessage::new_text(
+                Role::User,
+                "The toggled prompt.",
+            )]))
         })
     }
 }

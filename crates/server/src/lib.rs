@@ -243,7 +243,7 @@ impl Server {
         } = self;
 
         tokio::spawn(mcp::forward_changes(
-            registry.subscribe(),
+            registry.clone(),
             handler.peers().clone(),
             mcp_stop.clone(),
         ));

@@ -166,7 +166,20 @@ async fn client_lists_and_calls_the_core_tools() {
     assert_eq!(info.server_info.as_ref().unwrap().name, "linkmcp");
     let tools_capability = info.capabilities.tools.as_ref().expect("tools capability");
     assert_eq!(tools_capability.list_changed, Some(true));
-    assert!(info.capabilities.prompts.is_none() && info.capabilities.resources.is_none());
+    let prompts = info
+        .capabilities
+        .prompts
+        .as_ref()
+        .expect("prompts capability");
+    assert_eq!(prompts.list_changed, Some(true));
+    let resources = info
+        .capabilities
+        .resources
+        .as_ref()
+        .expect("resources capability");
+    assert_eq!(resources.list_changed, Some(true));
+    assert_eq!(resources.subscribe, Some(true));
+    assert!(info.capabilities.logging.is_none(), "no logging is served");
 
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(names(&tools), ["ping", "server_info"]);
@@ -280,11 +293,16 @@ async fn session_clients_are_notified_when_toolsets_come_and_go() {
     // sends before that is not delivered. Change the registry until a notification arrives.
     let probe = linkmcp_server::registry::ToolsetKey::from("probe");
     let mut delivered = false;
-    for _ in 0..50 {
-        server
-            .registry
-            .insert(probe.clone(), Arc::new(Empty))
-            .unwrap();
+    for round in 0..50 {
+        // Each round adds or removes the probe's tool: a change of the tool list.
+        if round % 2 == 0 {
+            server
+                .registry
+                .insert(probe.clone(), Arc::new(Probe::new()))
+                .unwrap();
+        } else {
+            server.registry.remove(&probe);
+        }
         if tokio::time::timeout(Duration::from_millis(100), rx.recv())
             .await
             .is_ok()
@@ -321,12 +339,20 @@ async fn session_clients_are_notified_when_toolsets_come_and_go() {
     server.stop().await;
 }
 
-/// A toolset without tools, used to provoke registry changes.
-struct Empty;
+/// A toolset of one tool, used to provoke changes of the tool list.
+struct Probe(Vec<ToolDef>);
 
-impl Toolset for Empty {
+impl Probe {
+    fn new() -> Self {
+        Self(vec![
+            ToolDef::read::<linkmcp_toolsets::NoArgs>("probe", "Provokes a change.").unwrap(),
+        ])
+    }
+}
+
+impl Toolset for Probe {
     fn tools(&self) -> &[ToolDef] {
-        &[]
+        &self.0
     }
 
     fn call<'a>(

@@ -107,11 +107,20 @@ async fn a_link_file_brings_its_tools_and_takes_them_away() {
     // Wait until the client's notification stream is open (what is sent before is lost).
     let probe = ToolsetKey::from("probe");
     let mut open = false;
-    for _ in 0..50 {
-        registry
-            .insert(probe.clone(), Arc::new(Fake(Vec::new())))
-            .unwrap();
-        registry.remove(&probe);
+    for round in 0..50 {
+        // Each round adds or removes the probe's tool: a change of the tool list.
+        if round % 2 == 0 {
+            registry
+                .insert(
+                    probe.clone(),
+                    Arc::new(Fake(vec![
+                        ToolDef::read::<NoArgs>("probe", "Provokes a change.").unwrap(),
+                    ])),
+                )
+                .unwrap();
+        } else {
+            registry.remove(&probe);
+        }
         if tokio::time::timeout(Duration::from_millis(100), rx.recv())
             .await
             .is_ok()
@@ -121,6 +130,7 @@ async fn a_link_file_brings_its_tools_and_takes_them_away() {
         }
     }
     assert!(open, "the notification stream never opened");
+    registry.remove(&probe);
     tokio::time::sleep(Duration::from_millis(200)).await;
     while rx.try_recv().is_ok() {}
 

@@ -1,11 +1,13 @@
 //! The compliance harness every backend's tests call, so each toolset is held to the same
 //! rules (DESIGN §5) by the same checks: annotations on every tool, write tools gated by
-//! writeAccess, bad arguments named in an isError result, output capped and marked, and no
-//! credential value in any text a client could see — error paths included.
+//! writeAccess, bad arguments named in an isError result, output capped and marked, resources
+//! and prompts described for a model, and no credential value in any text a client could see —
+//! error paths included.
 //!
 //! The checks panic with a message saying which tool broke which rule; they are meant for
 //! tests, and live here (not under `cfg(test)`) so every backend's tests can use them.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use linkmcp_api::link::ToolFilter;
@@ -198,6 +200,47 @@ pub async fn check_output_capped(
     );
 }
 
+/// Every resource, resource template and prompt is described for a model and listed once; a
+/// template also names its MIME type, and every prompt argument is described.
+pub fn check_resources_and_prompts(toolset: &dyn Toolset) {
+    let described = |d: Option<&String>| d.is_some_and(|d| d.len() >= 20);
+    let mut uris = HashSet::new();
+    for resource in toolset.resources() {
+        let uri = &resource.uri;
+        assert!(uris.insert(uri.clone()), "resource {uri} is listed twice");
+        assert!(
+            described(resource.description.as_ref()),
+            "resource {uri}: a model needs a real description"
+        );
+    }
+    for def in toolset.resource_templates() {
+        let template = def.template();
+        let uri = &template.uri_template;
+        assert!(uris.insert(uri.clone()), "template {uri} is listed twice");
+        assert!(
+            described(template.description.as_ref()),
+            "template {uri}: a model needs a real description"
+        );
+        assert!(template.mime_type.is_some(), "template {uri}: no mimeType");
+    }
+    let mut names = HashSet::new();
+    for prompt in toolset.prompts() {
+        let name = &prompt.name;
+        assert!(names.insert(name.clone()), "prompt {name} is listed twice");
+        assert!(
+            described(prompt.description.as_ref()),
+            "prompt {name}: a model needs a real description"
+        );
+        for argument in prompt.arguments.as_deref().unwrap_or_default() {
+            assert!(
+                argument.description.as_ref().is_some_and(|d| !d.is_empty()),
+                "prompt {name}: argument `{}` is not described",
+                argument.name
+            );
+        }
+    }
+}
+
 /// No credential value appears in any of the results.
 pub fn check_no_secrets(results: &[CallToolResult], credentials: &Credentials) {
     for result in results {
@@ -270,6 +313,7 @@ mod tests {
         check_annotations(toolset.as_ref());
         check_write_gating(toolset.clone(), "x").await;
         check_bad_arguments(toolset.as_ref()).await;
+        check_resources_and_prompts(toolset.as_ref());
         check_output_capped(
             toolset.as_ref(),
             "x_query",
@@ -286,6 +330,38 @@ mod tests {
     fn a_leaked_secret_is_caught() {
         let creds = Credentials::new(BTreeMap::from([("password".into(), "s3cr3t-value".into())]));
         check_no_secrets(&[output::error("login failed for s3cr3t-value")], &creds);
+    }
+
+    #[test]
+    #[should_panic(expected = "prompt x_explore: argument `table` is not described")]
+    fn an_undescribed_prompt_argument_is_caught() {
+        use crate::prompt::{Prompt, PromptArgument};
+        struct Vague(Vec<ToolDef>, Vec<Prompt>);
+        impl Toolset for Vague {
+            fn tools(&self) -> &[ToolDef] {
+                &self.0
+            }
+            fn call<'a>(
+                &'a self,
+                _: &'a str,
+                _: JsonObject,
+                _: &'a CallContext,
+            ) -> BoxFuture<'a, CallToolResult> {
+                Box::pin(async { output::ok_text("done") })
+            }
+            fn prompts(&self) -> &[Prompt] {
+                &self.1
+            }
+        }
+        let vague = Vague(
+            Vec::new(),
+            vec![Prompt::new(
+                "x_explore",
+                Some("Explore one table of the store, step by step."),
+                Some(vec![PromptArgument::new("table").with_required(true)]),
+            )],
+        );
+        check_resources_and_prompts(&vague);
     }
 
     #[tokio::test]

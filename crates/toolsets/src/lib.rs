@@ -2,7 +2,8 @@
 //!
 //! Every link type lives in its own module behind the small [`Toolset`] trait: it declares its
 //! tools ([`ToolDef`]: name, description, JSON schema of its typed parameters, MCP annotations and
-//! whether it reads or writes) and executes calls. The server's registry knows nothing else about
+//! whether it reads or writes) and executes calls; it may also serve [`resource`]s and
+//! [`prompt`]s. The server's registry knows nothing else about
 //! a backend, so adding one touches one new module and one registration line.
 //!
 //! The shared helpers keep every toolset behaving the same way towards a model:
@@ -22,8 +23,10 @@ pub mod mongodb;
 pub mod output;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod prompt;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
+pub mod resource;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod toolset;

@@ -13,6 +13,11 @@ use rmcp::{
 };
 use schemars::JsonSchema;
 
+use crate::{
+    prompt::{GetPromptResult, Prompt, PromptArgs, PromptError},
+    resource::{Resource, ResourceContents, ResourceError, ResourceTemplateDef},
+};
+
 /// Whether a tool only reads from its backend or may change it.
 ///
 /// Write tools are registered only where a link enables writes, and never offered to a
@@ -229,11 +234,13 @@ impl ToolsetLimits {
     }
 }
 
-/// The tools of one link (or one built-in feature), registered in the server under one key.
+/// The tools of one link (or one built-in feature), registered in the server under one key,
+/// with the resources and prompts that come with them.
 ///
 /// Implementations are shared by all sessions and called concurrently. `call` receives only
 /// names listed by `tools` (the registry routes by name) and reports every failure, including
-/// bad arguments, as an `isError` result with a message a model can act on.
+/// bad arguments, as an `isError` result with a message a model can act on. Resources and
+/// prompts are optional: a toolset that serves none keeps the defaults.
 pub trait Toolset: Send + Sync {
     /// The tools this toolset serves. The registry reads them when the toolset is registered.
     fn tools(&self) -> &[ToolDef];
@@ -250,6 +257,42 @@ pub trait Toolset: Send + Sync {
         args: JsonObject,
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, CallToolResult>;
+
+    /// The resources with a fixed URI this toolset serves.
+    fn resources(&self) -> &[Resource] {
+        &[]
+    }
+
+    /// The URI templates this toolset serves resources under.
+    fn resource_templates(&self) -> &[ResourceTemplateDef] {
+        &[]
+    }
+
+    /// Reads the resource `uri`: one listed by [`Toolset::resources`] or matching one of
+    /// [`Toolset::resource_templates`] (the registry routes no other URI here).
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+        Box::pin(async move { Err(ResourceError::NotFound(uri.to_owned())) })
+    }
+
+    /// The prompts this toolset serves.
+    fn prompts(&self) -> &[Prompt] {
+        &[]
+    }
+
+    /// The messages of prompt `name` (one listed by [`Toolset::prompts`]) for `args`, which
+    /// the registry has checked against the prompt's declared arguments.
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        _args: PromptArgs,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        Box::pin(async move { Err(PromptError::NotFound(name.to_owned())) })
+    }
 }
 
 #[cfg(test)]

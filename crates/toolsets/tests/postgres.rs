@@ -13,12 +13,14 @@ use linkmcp_api::McpLinkSpec;
 use linkmcp_api::link::{LinkLimits, PostgresBackend, SslMode};
 use linkmcp_toolsets::compliance::{
     check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
-    check_write_gating, result_text,
+    check_resources_and_prompts, check_write_gating, result_text,
 };
 use linkmcp_toolsets::credentials::Credentials;
 use linkmcp_toolsets::link::LinkContext;
+use linkmcp_toolsets::prompt::PromptArgs;
+use linkmcp_toolsets::resource::{ResourceContents, ResourceError};
 use linkmcp_toolsets::{CallContext, Toolset, postgres};
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::{CallToolResult, JsonObject, Role};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Executor as _, PgConnection, Row as _};
 
@@ -253,6 +255,7 @@ async fn pg_tools_follow_the_compliance_rules() {
     let link = Link::new(&db.name, Some(100_000));
     let toolset = link.toolset();
     check_annotations(toolset.as_ref());
+    check_resources_and_prompts(toolset.as_ref());
     check_write_gating(toolset.clone(), "pg").await;
     check_bad_arguments(toolset.as_ref()).await;
     check_output_capped(
@@ -455,6 +458,133 @@ async fn pg_unknown_tables_are_answered_with_the_tables_that_exist() {
     assert!(message.contains("tables are: "), "{message}");
     assert!(message.contains("orders"), "{message}");
     c.no_secrets();
+}
+
+/// The one text a resource read returned, checked to be JSON for `uri`.
+fn json_contents(contents: &[ResourceContents], uri: &str) -> Value {
+    let [
+        ResourceContents::TextResourceContents {
+            uri: read,
+            mime_type,
+            text,
+            ..
+        },
+    ] = contents
+    else {
+        panic!("not one text: {contents:?}")
+    };
+    assert_eq!(read, uri);
+    assert_eq!(mime_type.as_deref(), Some("application/json"));
+    assert!(!text.contains(PASSWORD));
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn pg_tables_are_resources_described_like_describe_table() {
+    let db = TestDb::new("resources").await;
+    db.setup(SHOP).await;
+    db.setup("CREATE TABLE \"Items\" (a int); CREATE TABLE \"ITEMS\" (b int);")
+        .await;
+    let mut c = Caller::new(Link::new(&db.name, None).toolset());
+    let templates: Vec<&str> = c
+        .toolset
+        .resource_templates()
+        .iter()
+        .map(|t| t.template().uri_template.as_str())
+        .collect();
+    assert_eq!(templates, ["postgres://shop-db/tables/{table}"]);
+
+    // Exactly what the tool returns, as JSON.
+    let uri = "postgres://shop-db/tables/orders";
+    let read = c.toolset.read_resource(uri, &c.ctx).await.unwrap();
+    let described = json_contents(&read, uri);
+    let tool = c.ok("pg_describe_table", json!({"table": "orders"})).await;
+    assert_eq!(described, tool);
+    let columns: Vec<&str> = described["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["id", "customer", "amount", "placed"]);
+
+    // `schema.table`, as the tool's argument.
+    let uri = "postgres://shop-db/tables/audit.events";
+    let read = c.toolset.read_resource(uri, &c.ctx).await.unwrap();
+    let events = json_contents(&read, uri);
+    assert_eq!(events["schema"], "audit");
+    assert_eq!(events["columns"].as_array().unwrap().len(), 2);
+
+    for missing in [
+        "postgres://shop-db/tables/ordrs",
+        "postgres://shop-db/tables/nowhere.orders",
+        "postgres://other-link/tables/orders",
+    ] {
+        let err = c.toolset.read_resource(missing, &c.ctx).await.unwrap_err();
+        assert_eq!(err, ResourceError::NotFound(missing.to_owned()));
+    }
+
+    // A name matching several tables says which URIs to read instead.
+    let err = c
+        .toolset
+        .read_resource("postgres://shop-db/tables/items", &c.ctx)
+        .await
+        .unwrap_err();
+    let ResourceError::Failed(message) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.starts_with("table items is ambiguous: read one of postgres://shop-db/tables/"),
+        "{message}"
+    );
+    for table in ["public.Items", "public.ITEMS"] {
+        assert!(
+            message.contains(&format!("postgres://shop-db/tables/{table}")),
+            "{message}"
+        );
+    }
+    let uri = "postgres://shop-db/tables/public.Items";
+    let read = c.toolset.read_resource(uri, &c.ctx).await.unwrap();
+    assert_eq!(json_contents(&read, uri)["columns"][0]["name"], "a");
+    c.no_secrets();
+}
+
+#[tokio::test]
+async fn pg_explore_table_prompts_the_tools_in_order() {
+    let c = Caller::new(Link::new("test", None).toolset());
+    let names: Vec<&str> = c
+        .toolset
+        .prompts()
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["pg_explore_table"]);
+    let args = PromptArgs::from([
+        ("table".to_owned(), "orders".to_owned()),
+        (
+            "question".to_owned(),
+            "Which customer spends most?".to_owned(),
+        ),
+    ]);
+    let result = c
+        .toolset
+        .get_prompt("pg_explore_table", args, &c.ctx)
+        .await
+        .unwrap();
+    let [message] = result.messages.as_slice() else {
+        panic!("one message: {result:?}")
+    };
+    assert_eq!(message.role, Role::User);
+    let text = &message.content.as_text().unwrap().text;
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle} is missing: {text}"))
+    };
+    assert!(at("`orders`") < at("pg_describe_table"));
+    assert!(at("pg_describe_table") < at("pg_table_stats"));
+    assert!(at("pg_table_stats") < at("pg_query"));
+    assert!(at("pg_query") < at("LIMIT 5"));
+    assert!(text.ends_with("Which customer spends most?"), "{text}");
 }
 
 #[tokio::test]
@@ -750,6 +880,19 @@ async fn pg_an_unreachable_server_is_explained() {
         message.starts_with("cannot reach postgres at 127.0.0.1:1"),
         "{message}"
     );
+    let err = c
+        .toolset
+        .read_resource("postgres://shop-db/tables/orders", &c.ctx)
+        .await
+        .unwrap_err();
+    let ResourceError::Failed(message) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        message.starts_with("cannot reach postgres at 127.0.0.1:1"),
+        "{message}"
+    );
+    assert!(!message.contains(PASSWORD));
     c.no_secrets();
 }
 
@@ -972,4 +1115,25 @@ async fn pg_links_are_governed_through_the_registration_line() {
         )
         .await;
     assert_eq!(r.structured_content.unwrap()["rows"], json!([[1]]));
+
+    // The prompt is served under the link's prefix and names the tools as served.
+    let prompts: Vec<&str> = toolset.prompts().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(prompts, ["shop_explore_table"]);
+    let args = PromptArgs::from([("table".to_owned(), "orders".to_owned())]);
+    let result = toolset
+        .get_prompt("shop_explore_table", args, &CallContext::new("t"))
+        .await
+        .unwrap();
+    let text = &result.messages[0].content.as_text().unwrap().text;
+    assert!(text.contains("shop_describe_table"), "{text}");
+    for default_name in ["pg_describe_table", "pg_table_stats", "pg_query"] {
+        assert!(!text.contains(default_name), "{text}");
+    }
+    // Table URIs keep the link's name and reach the backend.
+    let uri = "postgres://shop-db/tables/orders";
+    let err = toolset
+        .read_resource(uri, &CallContext::new("t"))
+        .await
+        .unwrap_err();
+    assert_eq!(err, ResourceError::NotFound(uri.to_owned()));
 }

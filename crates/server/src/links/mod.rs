@@ -197,11 +197,13 @@ impl LinkSync {
                             ready: true,
                             message: None,
                         },
-                        Err(RegistryError::DuplicateTool { tool, owner, .. }) => {
+                        Err(RegistryError::Duplicate {
+                            kind, name, owner, ..
+                        }) => {
                             self.registry.remove(&key);
                             failed(format!(
-                                "tool {tool} is already served by {owner}; set spec.toolPrefix on \
-                                 one of the two links (the server's onDuplicateTools is error)"
+                                "{kind} {name} is already served by {owner}; set spec.toolPrefix \
+                                 on one of the two links (the server's onDuplicateTools is error)"
                             ))
                         }
                         Err(err) => {

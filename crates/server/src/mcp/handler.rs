@@ -4,31 +4,43 @@
 //! change at run time and are shared by all sessions, so `tools/list` and `tools/call` read
 //! the registry directly.
 //!
-//! Both answer the caller of the request at hand: the auth middleware puts its
-//! [`Identity`] into the HTTP request's extensions, and rmcp hands the request's
-//! `http::request::Parts` to the handler in [`RequestContext::extensions`] — per request, so
-//! two clients sharing a session id are still told apart. `tools/list` shows the caller only
-//! the tools its scopes allow; `tools/call` runs under its identity (the audit log's client).
+//! Resources and prompts come from the same registry (`resources/list`, `resources/read`,
+//! `resources/templates/list`, `prompts/list`, `prompts/get`), and a legacy session's
+//! `resources/subscribe` set lives in its handler instance, where [`super::Peers`] finds it.
+//!
+//! Every request answers the caller at hand: the auth middleware puts its [`Identity`] into
+//! the HTTP request's extensions, and rmcp hands the request's `http::request::Parts` to the
+//! handler in [`RequestContext::extensions`]. `tools/list` shows the caller only the tools its
+//! scopes allow; a toolset's resources and prompts are shown to a caller who may call all of
+//! that toolset's read tools (they read the same backend); calls run under the caller's
+//! identity (the audit log's client).
 
 use std::{sync::Arc, time::Duration};
 
 use axum::http::request::Parts;
 use linkmcp_toolsets::{CallContext, output};
+use linkmcp_toolsets::{prompt::PromptError, resource::ResourceError};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+        CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse,
+        Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+        ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+        SubscriptionFilter, Tool, UnsubscribeRequestParams,
     },
     service::{NotificationContext, RequestContext, SubscriptionContext, SubscriptionSendError},
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::Peers;
+use super::{
+    Peers,
+    peers::{Subscriptions, list_changed},
+};
 use crate::{
     auth::{Auth, Identity, UNAUTHENTICATED},
-    registry::{Registry, UnknownTool},
+    registry::{Registry, Snapshot, ToolsetKey, UnknownTool},
 };
 
 /// At most this many tool names are quoted in an unknown-tool error.
@@ -64,6 +76,10 @@ pub struct McpHandler {
     /// acknowledged before [`ServerHandler::listen`] runs; watching from the request's arrival
     /// means a change made right after the acknowledgment is still announced.
     changes: watch::Receiver<u64>,
+    /// The registry state `changes` started from, to tell which lists a change changed.
+    seen: Arc<Snapshot>,
+    /// The resources this instance's session subscribed to (`resources/subscribe`).
+    subscriptions: Subscriptions,
 }
 
 struct Shared {
@@ -86,9 +102,17 @@ impl McpHandler {
         auth: Arc<Auth>,
         shutdown: CancellationToken,
     ) -> Self {
-        // Declare only what is served: tools, whose list changes at run time.
+        // Declare only what is served: tools, prompts and resources, whose lists change at run
+        // time, and resource subscriptions (announced on every registry change, the only
+        // change of a resource the server sees). No logging: tools have no channel to the
+        // client during a call.
         let capabilities = ServerCapabilities::builder()
+            .enable_prompts()
+            .enable_resources()
             .enable_tools()
+            .enable_prompts_list_changed()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
             .enable_tool_list_changed()
             .build();
         let info = ServerConfig::new(capabilities)
@@ -98,6 +122,7 @@ impl McpHandler {
                  services are linked; the tool list changes when links are added or removed.",
             );
         let changes = registry.subscribe();
+        let seen = registry.snapshot();
         Self {
             shared: Arc::new(Shared {
                 registry,
@@ -108,14 +133,19 @@ impl McpHandler {
                 shutdown,
             }),
             changes,
+            seen,
+            subscriptions: Subscriptions::default(),
         }
     }
 
-    /// A handler over the same state that watches registry changes from now on.
+    /// A handler over the same state that watches registry changes from now on, with no
+    /// resource subscriptions (one instance serves one session or one stateless request).
     pub fn instance(&self) -> Self {
         Self {
             shared: self.shared.clone(),
             changes: self.shared.registry.subscribe(),
+            seen: self.shared.registry.snapshot(),
+            subscriptions: Subscriptions::default(),
         }
     }
 
@@ -133,6 +163,48 @@ impl McpHandler {
         CallContext::new(identity.id.clone())
             .with_timeout(self.shared.limits.timeout)
             .with_max_output_bytes(self.shared.limits.max_output_bytes)
+    }
+
+    /// Whether `identity` may see the resources and prompts of the toolset under `key`: it
+    /// may call every read tool of that toolset.
+    fn may_read(&self, identity: &Identity, snapshot: &Snapshot, key: &ToolsetKey) -> bool {
+        let auth = &self.shared.auth;
+        identity.all_scopes
+            || !auth.restricts_tools()
+            || snapshot
+                .read_tools_of(key)
+                .all(|tool| auth.missing_tool_scopes(identity, tool).is_empty())
+    }
+
+    /// Whether `identity` may read the resource `uri` (it is served and readable to it).
+    fn may_read_resource(&self, identity: &Identity, uri: &str) -> bool {
+        let snapshot = self.shared.registry.snapshot();
+        snapshot
+            .resource_owner(uri)
+            .is_some_and(|(key, _)| self.may_read(identity, &snapshot, key))
+    }
+}
+
+/// SEP-2164: an unknown resource is `-32602` with the URI in `data`.
+fn resource_error(err: ResourceError) -> ErrorData {
+    match err {
+        ResourceError::NotFound(uri) => ErrorData::invalid_params(
+            format!("resource `{uri}` not found; see resources/list and resources/templates/list"),
+            Some(serde_json::json!({ "uri": uri })),
+        ),
+        ResourceError::Failed(message) => ErrorData::internal_error(message, None),
+    }
+}
+
+/// An unknown prompt or bad arguments are `-32602`; a failure to produce it `-32603`.
+fn prompt_error(err: PromptError) -> ErrorData {
+    match err {
+        PromptError::NotFound(name) => ErrorData::invalid_params(
+            format!("unknown prompt `{name}`; see prompts/list"),
+            Some(serde_json::json!({ "prompt": name })),
+        ),
+        PromptError::InvalidArguments(message) => ErrorData::invalid_params(message, None),
+        PromptError::Failed(message) => ErrorData::internal_error(message, None),
     }
 }
 
@@ -199,7 +271,9 @@ impl ServerHandler for McpHandler {
                 "session started"
             );
         }
-        self.shared.peers.add(context.peer);
+        self.shared
+            .peers
+            .add(context.peer, self.subscriptions.clone());
     }
 
     async fn list_tools(
@@ -243,33 +317,186 @@ impl ServerHandler for McpHandler {
         }
     }
 
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let identity = caller(&context);
+        let snapshot = self.shared.registry.snapshot();
+        let resources = snapshot
+            .resources()
+            .iter()
+            .filter(|r| {
+                snapshot
+                    .resource_key(&r.uri)
+                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
+            })
+            .cloned()
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let identity = caller(&context);
+        let snapshot = self.shared.registry.snapshot();
+        let templates = snapshot
+            .resource_templates()
+            .iter()
+            .filter(|t| {
+                snapshot
+                    .template_key(&t.uri_template)
+                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
+            })
+            .cloned()
+            .collect();
+        Ok(ListResourceTemplatesResult::with_all_items(templates))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let identity = caller(&context);
+        // What the caller may not read is, to it, not there.
+        if !self.may_read_resource(identity, &request.uri) {
+            return Err(resource_error(ResourceError::NotFound(request.uri)));
+        }
+        let ctx = self.call_context(identity);
+        let read = tokio::select! {
+            read = self.shared.registry.read_resource(&request.uri, &ctx) => read,
+            () = context.ct.cancelled() => Err(ResourceError::Failed("the read was cancelled by the client".to_owned())),
+        };
+        read.map(|contents| ReadResourceResult::new(contents).into())
+            .map_err(resource_error)
+    }
+
+    #[allow(deprecated)] // Legacy sessions (up to 2025-11-25) subscribe this way.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if !self.may_read_resource(caller(&context), &request.uri) {
+            return Err(resource_error(ResourceError::NotFound(request.uri)));
+        }
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(request.uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let identity = caller(&context);
+        let snapshot = self.shared.registry.snapshot();
+        let prompts = snapshot
+            .prompts()
+            .iter()
+            .filter(|p| {
+                snapshot
+                    .prompt_owner(&p.name)
+                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
+            })
+            .cloned()
+            .collect();
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let identity = caller(&context);
+        let snapshot = self.shared.registry.snapshot();
+        let visible = snapshot
+            .prompt_owner(&request.name)
+            .is_some_and(|key| self.may_read(identity, &snapshot, key));
+        if !visible {
+            return Err(prompt_error(PromptError::NotFound(request.name)));
+        }
+        let ctx = self.call_context(identity);
+        let prompt = tokio::select! {
+            prompt = self.shared.registry.get_prompt(&request.name, request.arguments, &ctx) => prompt,
+            () = context.ct.cancelled() => Err(PromptError::Failed("the request was cancelled by the client".to_owned())),
+        };
+        prompt.map(Into::into).map_err(prompt_error)
+    }
+
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
         // rmcp intersects this with what was requested and what get_info advertises.
-        Some(SubscriptionFilter::builder().tools_list_changed().build())
+        let mut accepted = SubscriptionFilter::builder()
+            .tools_list_changed()
+            .prompts_list_changed()
+            .resources_list_changed()
+            .build();
+        accepted.resource_subscriptions = requested.resource_subscriptions.clone();
+        Some(accepted)
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
-        let wants_tools = context.accepted().tools_list_changed == Some(true);
+        let accepted = context.accepted().clone();
+        let wants = |flag: Option<bool>| flag == Some(true);
+        let resources = accepted.resource_subscriptions.clone().unwrap_or_default();
         let mut changes = self.changes.clone();
+        let mut seen = self.seen.clone();
         let sink = context.sink().clone();
         loop {
             tokio::select! {
                 () = context.cancelled() => return Ok(()),
                 () = self.shared.shutdown.cancelled() => return Ok(()),
-                changed = changes.changed(), if wants_tools => {
+                changed = changes.changed() => {
                     if changed.is_err() {
                         return Ok(());
                     }
                     changes.borrow_and_update();
-                    match sink.notify_tool_list_changed().await {
-                        Ok(()) => {}
-                        Err(SubscriptionSendError::SubscriptionClosed) => return Ok(()),
-                        Err(err) => {
-                            tracing::debug!(error = %err, "listen stream closed");
-                            return Ok(());
+                    let next = self.shared.registry.snapshot();
+                    let mut changed = next.changed_since(&seen);
+                    seen = next;
+                    changed.tools &= wants(accepted.tools_list_changed);
+                    changed.prompts &= wants(accepted.prompts_list_changed);
+                    changed.resources &= wants(accepted.resources_list_changed);
+                    let mut sends = list_changed(changed);
+                    sends.extend(resources.iter().map(|uri| {
+                        rmcp::model::ResourceUpdatedNotification::new(
+                            rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone()),
+                        )
+                        .into()
+                    }));
+                    for notification in sends {
+                        match sink.send(notification).await {
+                            Ok(()) => {}
+                            Err(SubscriptionSendError::SubscriptionClosed) => return Ok(()),
+                            Err(err) => {
+                                tracing::debug!(error = %err, "listen stream closed");
+                                return Ok(());
+                            }
                         }
                     }
                 }

@@ -1,42 +1,74 @@
 //! The live MCP sessions, and the fan-out of registry changes to them.
 //!
-//! A session of protocol version 2025-11-25 or older hears about new or removed tools only if
-//! the server sends it `notifications/tools/list_changed` (on its standalone GET stream). The
-//! registry is shared, so one task watches it and notifies every session still open; closed
-//! sessions are pruned as they are found.
+//! A session of protocol version 2025-11-25 or older hears about new or removed tools, prompts
+//! and resources only if the server sends it the `list_changed` notifications (on its
+//! standalone GET stream), and about a resource it subscribed to only through
+//! `notifications/resources/updated`. The registry is shared, so one task watches it and
+//! notifies every session still open; closed sessions are pruned as they are found.
 
 use std::{
+    collections::BTreeSet,
     sync::{Arc, Mutex, PoisonError},
     time::Duration,
 };
 
-use rmcp::{Peer, RoleServer};
-use tokio::sync::watch;
+use rmcp::{
+    Peer, RoleServer,
+    model::{ResourceUpdatedNotificationParam, ServerNotification},
+};
 use tokio_util::sync::CancellationToken;
 
-/// How long one session may take to accept a notification before it is skipped; a stuck
-/// client must not delay the others.
+use crate::registry::{Changed, Registry};
+
+/// How long one session may take to accept a round of notifications before it is skipped; a
+/// stuck client must not delay the others.
 const NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The peers of the sessions that completed their handshake.
+/// The resource URIs one session subscribed to (`resources/subscribe`).
+pub type Subscriptions = Arc<Mutex<BTreeSet<String>>>;
+
+/// The URIs in `subscriptions`, copied out of the lock.
+pub fn subscribed(subscriptions: &Subscriptions) -> Vec<String> {
+    subscriptions
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    peer: Peer<RoleServer>,
+    subscriptions: Subscriptions,
+}
+
+/// The sessions that completed their handshake.
 #[derive(Debug, Default)]
 pub struct Peers {
-    peers: Mutex<Vec<Peer<RoleServer>>>,
+    sessions: Mutex<Vec<Session>>,
 }
 
 impl Peers {
-    /// Keeps `peer` to notify until its session closes.
-    pub fn add(&self, peer: Peer<RoleServer>) {
-        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        peers.retain(|p| !p.is_transport_closed());
-        peers.push(peer);
+    /// Keeps `peer`, with the resources it subscribes to, to notify until its session closes.
+    pub fn add(&self, peer: Peer<RoleServer>, subscriptions: Subscriptions) {
+        let mut sessions = self.open();
+        sessions.push(Session {
+            peer,
+            subscriptions,
+        });
+    }
+
+    /// The sessions, with the closed ones dropped.
+    fn open(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.retain(|s| !s.peer.is_transport_closed());
+        sessions
     }
 
     /// The number of sessions still open.
     pub fn len(&self) -> usize {
-        let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        peers.retain(|p| !p.is_transport_closed());
-        peers.len()
+        self.open().len()
     }
 
     /// Whether no session is open.
@@ -44,23 +76,33 @@ impl Peers {
         self.len() == 0
     }
 
-    /// Sends `notifications/tools/list_changed` to every open session, concurrently; returns
-    /// how many accepted it.
-    pub async fn notify_tool_list_changed(&self) -> usize {
-        let peers: Vec<Peer<RoleServer>> = {
-            let mut peers = self.peers.lock().unwrap_or_else(PoisonError::into_inner);
-            peers.retain(|p| !p.is_transport_closed());
-            peers.clone()
-        };
-        let sends = peers.iter().map(|peer| async move {
-            match tokio::time::timeout(NOTIFY_TIMEOUT, peer.notify_tool_list_changed()).await {
+    /// Tells every open session, concurrently, what `changed`: the `list_changed` of each
+    /// changed list, and `resources/updated` for each resource it subscribed to (a registry
+    /// change is the only change of a resource the server sees). Returns how many sessions
+    /// took all of theirs.
+    pub async fn notify(&self, changed: Changed) -> usize {
+        let sessions: Vec<Session> = self.open().clone();
+        let sends = sessions.iter().map(|session| async move {
+            let round = async {
+                for notification in list_changed(changed) {
+                    session.peer.send_notification(notification).await?;
+                }
+                for uri in subscribed(&session.subscriptions) {
+                    session
+                        .peer
+                        .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                        .await?;
+                }
+                Ok::<_, rmcp::service::ServiceError>(())
+            };
+            match tokio::time::timeout(NOTIFY_TIMEOUT, round).await {
                 Ok(Ok(())) => true,
                 Ok(Err(err)) => {
-                    tracing::debug!(error = %err, "session did not take tools/list_changed");
+                    tracing::debug!(error = %err, "session did not take a notification");
                     false
                 }
                 Err(_) => {
-                    tracing::warn!("session did not take tools/list_changed in time; skipped");
+                    tracing::warn!("session did not take its notifications in time; skipped");
                     false
                 }
             }
@@ -73,15 +115,31 @@ impl Peers {
     }
 }
 
-/// Notifies every session in `peers` after each registry change seen on `changes`, until
-/// `stop` is cancelled or the registry is dropped. Changes that arrive while a round of
-/// notifications is being sent are coalesced into the next round.
-pub async fn forward_changes(
-    mut changes: watch::Receiver<u64>,
-    peers: Arc<Peers>,
-    stop: CancellationToken,
-) {
+/// The `list_changed` notifications that announce `changed`.
+pub fn list_changed(changed: Changed) -> Vec<ServerNotification> {
+    use rmcp::model::{
+        PromptListChangedNotification, ResourceListChangedNotification, ToolListChangedNotification,
+    };
+    let mut notifications = Vec::new();
+    if changed.tools {
+        notifications.push(ToolListChangedNotification::default().into());
+    }
+    if changed.prompts {
+        notifications.push(PromptListChangedNotification::default().into());
+    }
+    if changed.resources {
+        notifications.push(ResourceListChangedNotification::default().into());
+    }
+    notifications
+}
+
+/// Notifies every session in `peers` after each change of `registry`, until `stop` is
+/// cancelled or the registry is dropped. Changes that arrive while a round of notifications is
+/// being sent are coalesced into the next round.
+pub async fn forward_changes(registry: Arc<Registry>, peers: Arc<Peers>, stop: CancellationToken) {
+    let mut changes = registry.subscribe();
     changes.borrow_and_update();
+    let mut last = registry.snapshot();
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -89,9 +147,12 @@ pub async fn forward_changes(
                 if changed.is_err() {
                     return;
                 }
-                let generation = *changes.borrow_and_update();
-                let sent = peers.notify_tool_list_changed().await;
-                tracing::debug!(generation, sessions = sent, "sent tools/list_changed");
+                changes.borrow_and_update();
+                let next = registry.snapshot();
+                let changed = next.changed_since(&last);
+                last = next;
+                let sent = peers.notify(changed).await;
+                tracing::debug!(generation = last.generation(), ?changed, sessions = sent, "sent registry change");
             }
         }
     }

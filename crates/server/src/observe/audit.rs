@@ -1,5 +1,6 @@
 //! The audit trail: one structured log line per tool call, whoever made it (an MCP client, a
-//! REST client, an agent run), with target [`TARGET`].
+//! REST client, an agent run), and per resource read and prompt request (which may reach a
+//! backend too), with target [`TARGET`] and the request's `method`.
 //!
 //! The line is written by a [`CallRecord`] that the registry opens when a call arrives and
 //! finishes when its result is ready; a call abandoned half-way (the client went away, the
@@ -21,6 +22,13 @@ use super::{
 
 /// The `tracing` target of audit lines; route or filter on it (`RUST_LOG=linkmcp::audit=info`).
 pub const TARGET: &str = "linkmcp::audit";
+
+/// The `method` of a tool call's audit line.
+pub const TOOLS_CALL: &str = "tools/call";
+/// The `method` of a resource read's audit line.
+pub const RESOURCES_READ: &str = "resources/read";
+/// The `method` of a prompt request's audit line.
+pub const PROMPTS_GET: &str = "prompts/get";
 
 /// Longest string argument kept whole in an audit line, in bytes.
 const MAX_VALUE_BYTES: usize = 256;
@@ -76,6 +84,9 @@ impl Outcome {
 /// One call in progress; writes its audit line and counts it once, when finished or dropped.
 pub struct CallRecord<'a> {
     metrics: &'a Metrics,
+    /// `tools/call`, `resources/read` or `prompts/get`.
+    method: &'static str,
+    /// The tool, resource or prompt name.
     tool: &'a str,
     toolset: Option<String>,
     identity: &'a str,
@@ -94,11 +105,25 @@ impl<'a> CallRecord<'a> {
         args: &JsonObject,
         ctx: &'a CallContext,
     ) -> Self {
+        Self::start_method(TOOLS_CALL, metrics, scrubber, tool, args, ctx)
+    }
+
+    /// Opens the record of a `method` request (`resources/read`, `prompts/get`) for the
+    /// resource or prompt `name`. Only tool calls are counted in the tool-call metrics.
+    pub fn start_method(
+        method: &'static str,
+        metrics: &'a Metrics,
+        scrubber: &Scrubber,
+        name: &'a str,
+        args: &JsonObject,
+        ctx: &'a CallContext,
+    ) -> Self {
         let arguments = tracing::enabled!(target: TARGET, tracing::Level::INFO)
             .then(|| render_arguments(args, scrubber));
         Self {
             metrics,
-            tool,
+            method,
+            tool: name,
             toolset: None,
             identity: &ctx.identity,
             arguments,
@@ -127,14 +152,17 @@ impl<'a> CallRecord<'a> {
         } else {
             (self.tool.to_owned(), self.tool)
         };
-        self.metrics.tool_call(
-            label,
-            toolset,
-            outcome.as_str(),
-            outcome.ran().then_some(elapsed),
-        );
+        if self.method == TOOLS_CALL {
+            self.metrics.tool_call(
+                label,
+                toolset,
+                outcome.as_str(),
+                outcome.ran().then_some(elapsed),
+            );
+        }
         tracing::info!(
             target: TARGET,
+            method = self.method,
             identity = self.identity,
             tool = %tool,
             toolset,

@@ -20,7 +20,9 @@ use std::{
 };
 
 use linkmcp_toolsets::{CallContext, output};
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, MetaObject, ResourceContents};
+use rmcp::model::{
+    CallToolResult, ContentBlock, GetPromptResult, JsonObject, MetaObject, ResourceContents,
+};
 
 use super::{
     audit::{CallRecord, Outcome},
@@ -140,6 +142,18 @@ impl Guards {
         CallRecord::start(&self.metrics, &self.scrubber, tool, args, ctx)
     }
 
+    /// Opens the audit record of a `method` request (`resources/read`, `prompts/get`) for the
+    /// resource or prompt `name`.
+    pub fn record_method<'a>(
+        &'a self,
+        method: &'static str,
+        name: &'a str,
+        args: &JsonObject,
+        ctx: &'a CallContext,
+    ) -> CallRecord<'a> {
+        CallRecord::start_method(method, &self.metrics, &self.scrubber, name, args, ctx)
+    }
+
     /// `None` when a call to `tool` may run now; otherwise the result that refuses it.
     pub fn admit(&self, tool: &str) -> Option<CallToolResult> {
         let active = self.active();
@@ -180,6 +194,60 @@ impl Guards {
             truncated,
             reference,
         }
+    }
+}
+
+impl Guards {
+    /// The message of a failed resource read or prompt request (`what`), fit to send:
+    /// scrubbed, or replaced by a reference the operator can look up when `maskErrorDetails`
+    /// is on. Returns the message and the reference.
+    pub fn release_failure(&self, what: &str, message: &str) -> (String, Option<String>) {
+        let message = self.scrubber.scrub(message).into_owned();
+        if !self.active().policy.mask_error_details {
+            return (message, None);
+        }
+        let id = correlation_id();
+        tracing::warn!(
+            what,
+            reference = %id,
+            error = %message,
+            "request failed; details hidden from the client (maskErrorDetails)"
+        );
+        (format!("{what} failed; reference {id}"), Some(id))
+    }
+
+    /// Resource contents fit to send: text scrubbed, then capped so that all of it together
+    /// fits in `ctx.max_output_bytes` (binary contents are neither). Returns whether a text was
+    /// cut.
+    pub fn release_contents(&self, contents: &mut [ResourceContents], ctx: &CallContext) -> bool {
+        let mut remaining = ctx.max_output_bytes;
+        let mut truncated = false;
+        for content in contents {
+            if let ResourceContents::TextResourceContents { text, .. } = content {
+                self.scrubber.scrub_string(text);
+                if text.len() <= remaining {
+                    remaining -= text.len();
+                } else {
+                    let (cut, _) = output::cap_text(text, remaining);
+                    *text = cut;
+                    remaining = 0;
+                    truncated = true;
+                }
+            }
+        }
+        truncated
+    }
+
+    /// A prompt's messages fit to send: every text in them scrubbed.
+    pub fn release_prompt(&self, result: GetPromptResult) -> GetPromptResult {
+        let Ok(mut value) = serde_json::to_value(&result) else {
+            return result;
+        };
+        if !self.scrubber.scrub_json(&mut value) {
+            return result;
+        }
+        // The scrubbed value has the same shape; should it not read back, send nothing of it.
+        serde_json::from_value(value).unwrap_or_else(|_| GetPromptResult::new(Vec::new()))
     }
 }
 

@@ -12,7 +12,7 @@ pub mod limit;
 pub mod metrics;
 pub mod scrub;
 
-pub use audit::Outcome;
+pub use audit::{Outcome, PROMPTS_GET, RESOURCES_READ, TOOLS_CALL};
 pub use guard::{CallPolicy, Guards};
 pub use metrics::Metrics;
 pub use scrub::Scrubber;

@@ -2,14 +2,26 @@
 //!
 //! `ping` lets a client or an operator check the whole path (HTTP, MCP session, registry,
 //! tool call) without touching a backend; `server_info` tells a model which toolsets are
-//! linked before it picks a tool. Neither reveals anything secret.
+//! linked before it picks a tool, and the resource `linkmcp://server/info` says the same to a
+//! client that reads resources. The prompt `linkmcp_overview` asks a model to survey what the
+//! server links to. None of them reveals anything secret.
 
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
-use linkmcp_toolsets::{CallContext, NoArgs, ToolDef, Toolset, output, parse_args};
-use rmcp::model::{CallToolResult, JsonObject};
+use linkmcp_toolsets::{
+    CallContext, NoArgs, ToolDef, Toolset, output, parse_args,
+    prompt::{GetPromptResult, Prompt, PromptArgs, PromptError, PromptMessage},
+    resource::{Resource, ResourceContents, ResourceError, text_contents},
+};
+use rmcp::model::{CallToolResult, JsonObject, Role};
 use serde::Serialize;
+
+/// The resource describing the server, as `server_info` does.
+pub const SERVER_INFO_URI: &str = "linkmcp://server/info";
+
+/// The prompt asking a model to survey the server's links.
+pub const OVERVIEW_PROMPT: &str = "linkmcp_overview";
 
 use super::{Registry, RegistryError, ToolsetKey};
 
@@ -18,6 +30,8 @@ pub struct CoreToolset {
     server_name: String,
     registry: Weak<Registry>,
     defs: Vec<ToolDef>,
+    resources: Vec<Resource>,
+    prompts: Vec<Prompt>,
 }
 
 #[derive(Serialize)]
@@ -56,17 +70,38 @@ impl CoreToolset {
             )?
             .open_world(false),
         ];
+        let resources = vec![
+            Resource::new(SERVER_INFO_URI, "server-info")
+                .with_title("This MCP server")
+                .with_description(
+                    "This server's name, version and toolsets (`core`, `link/<name>` for each \
+                     linked service) with their tool counts, as the server_info tool returns \
+                     them.",
+                )
+                .with_mime_type("application/json"),
+        ];
+        let prompts =
+            vec![Prompt::new(
+            OVERVIEW_PROMPT,
+            Some(
+                "Survey the services linked to this MCP server and what can be done with each, \
+                 before starting a task.",
+            ),
+            None,
+        )
+        .with_title("What is linked here?")];
         Ok(Self {
             server_name: server_name.into(),
             registry: Arc::downgrade(registry),
             defs,
+            resources,
+            prompts,
         })
     }
 
-    fn server_info(&self) -> CallToolResult {
-        let Some(registry) = self.registry.upgrade() else {
-            return output::error("the server is shutting down");
-        };
+    /// What `server_info` and `linkmcp://server/info` report, with a one-line summary.
+    fn info(&self) -> Option<(serde_json::Value, String)> {
+        let registry = self.registry.upgrade()?;
         let snapshot = registry.snapshot();
         let toolsets: Vec<ToolsetInfo<'_>> = snapshot
             .toolsets()
@@ -94,7 +129,14 @@ impl CoreToolset {
             info.tools,
             info.toolsets.len()
         );
-        output::ok_json(&info, text)
+        Some((serde_json::to_value(&info).unwrap_or_default(), text))
+    }
+
+    fn server_info(&self) -> CallToolResult {
+        match self.info() {
+            Some((info, text)) => output::ok_json(&info, text),
+            None => output::error("the server is shutting down"),
+        }
     }
 }
 
@@ -118,6 +160,57 @@ impl Toolset for CoreToolset {
                 "server_info" => self.server_info(),
                 other => output::error(format!("the core toolset has no tool `{other}`")),
             }
+        })
+    }
+
+    fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+        Box::pin(async move {
+            if uri != SERVER_INFO_URI {
+                return Err(ResourceError::NotFound(uri.to_owned()));
+            }
+            let (info, _) = self
+                .info()
+                .ok_or_else(|| ResourceError::Failed("the server is shutting down".to_owned()))?;
+            let text = serde_json::to_string_pretty(&info).unwrap_or_default();
+            Ok(vec![text_contents(uri, "application/json", text)])
+        })
+    }
+
+    fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        _args: PromptArgs,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        Box::pin(async move {
+            if name != OVERVIEW_PROMPT {
+                return Err(PromptError::NotFound(name.to_owned()));
+            }
+            let text = format!(
+                "You are connected to the MCP server `{}`. Before starting a task, find out \
+                 what it links to: call the server_info tool (or read the resource \
+                 {SERVER_INFO_URI}) to list its toolsets, then read linkmcp://links/<name> for \
+                 each `link/<name>` toolset to see its type, its tools and whether it may \
+                 write. Summarise, per linked service, what it is and which tools answer which \
+                 kind of question. Use read tools only; change nothing.",
+                self.server_name
+            );
+            Ok(
+                GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+                    .with_description("Survey the services linked to this server."),
+            )
         })
     }
 }
@@ -193,5 +286,38 @@ mod tests {
             assert_eq!(a.idempotent_hint, Some(true), "{}", def.name());
             assert_eq!(a.open_world_hint, Some(false), "{}", def.name());
         }
+    }
+
+    #[tokio::test]
+    async fn the_server_info_resource_and_the_overview_prompt() {
+        let registry = Arc::new(Registry::new());
+        register(&registry, "demo").unwrap();
+        let ctx = CallContext::new("test");
+        let contents = registry.read_resource(SERVER_INFO_URI, &ctx).await.unwrap();
+        let ResourceContents::TextResourceContents { text, .. } = &contents[0] else {
+            panic!("not text");
+        };
+        let info: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(info["name"], "demo");
+        assert_eq!(info["toolsets"], json!([{"key": "core", "tools": 2}]));
+
+        let prompt = registry
+            .get_prompt(OVERVIEW_PROMPT, None, &ctx)
+            .await
+            .unwrap();
+        let text = &prompt.messages[0].content.as_text().unwrap().text;
+        assert!(
+            text.contains("`demo`") && text.contains("server_info"),
+            "{text}"
+        );
+        let err = registry
+            .get_prompt(
+                OVERVIEW_PROMPT,
+                json!({"x": "y"}).as_object().cloned(),
+                &ctx,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("takes no arguments"), "{err}");
     }
 }

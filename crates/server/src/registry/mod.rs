@@ -1,34 +1,44 @@
-//! The live set of tools this server offers, shared by every session and every agent run.
+//! The live set of tools, resources and prompts this server offers, shared by every session
+//! and every agent run.
 //!
 //! Toolsets come and go at run time (a link is applied or deleted), so the registry keeps an
 //! immutable [`Snapshot`] behind an `Arc` and replaces it whole on every change: a reader takes
 //! the current snapshot under a short lock and works on it without further locking, and a call
 //! already in flight keeps the toolset it started with. Every replacement is announced on a
-//! watch channel, which the MCP layer turns into `notifications/tools/list_changed`.
+//! watch channel, which the MCP layer turns into the `list_changed` notifications.
 //!
-//! Calls go through [`Registry::call`], which bounds them in time and turns a panicking tool
-//! into an `isError` result, so no toolset can take a session or the server down, and applies
-//! the [`Guards`] (rate limit, scrubbing, masking, output cap, audit, metrics).
+//! Calls go through [`Registry::call`], resource reads through [`Registry::read_resource`]
+//! and prompt requests through [`Registry::get_prompt`]: each bounds the toolset in time and
+//! turns a panic into an error the client can read ([`bounded`]), so no toolset can take a
+//! session or the server down, and applies the [`Guards`] (rate limit, scrubbing, masking,
+//! output cap, audit, metrics).
 
+mod bounded;
 pub mod core;
+mod snapshot;
+
+pub use snapshot::{Changed, ItemKind, Snapshot};
 
 use std::{
     collections::BTreeMap,
     fmt,
-    panic::AssertUnwindSafe,
     sync::{
         Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
 };
 
-use futures::FutureExt;
 use linkmcp_api::server::OnDuplicateTools;
-use linkmcp_toolsets::{CallContext, ToolDef, ToolDefError, Toolset, output};
+use linkmcp_toolsets::{
+    CallContext, ToolDefError, Toolset, output,
+    prompt::{GetPromptResult, Prompt, PromptError, check_prompt_args},
+    resource::{Resource, ResourceContents, ResourceError, ResourceTemplate, UriTemplateError},
+};
 use rmcp::model::{CallToolResult, JsonObject, Tool};
 use tokio::sync::watch;
 
-use crate::observe::{Guards, Outcome};
+use crate::observe::{Guards, Outcome, PROMPTS_GET, RESOURCES_READ};
+use bounded::{Stopped, bounded};
 
 /// The name under which a toolset is registered: `core` for the built-in tools,
 /// `link/<name>` for the toolset of one McpLink.
@@ -73,16 +83,21 @@ impl From<String> for ToolsetKey {
 /// A change the registry refused; the previous state stays in place.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    /// Two toolsets (or one toolset twice) declare the same tool name.
-    #[error("tool `{tool}` of toolset `{key}` is already provided by toolset `{owner}`")]
-    DuplicateTool {
-        tool: String,
+    /// Two toolsets (or one toolset twice) declare the same tool name, prompt name or
+    /// resource URI.
+    #[error("{kind} `{name}` of toolset `{key}` is already provided by toolset `{owner}`")]
+    Duplicate {
+        kind: ItemKind,
+        name: String,
         key: ToolsetKey,
         owner: ToolsetKey,
     },
     /// A toolset could not be built from its definitions.
     #[error(transparent)]
     InvalidToolset(#[from] ToolDefError),
+    /// A toolset's resource template is not a level-1 URI template.
+    #[error(transparent)]
+    InvalidTemplate(#[from] UriTemplateError),
 }
 
 /// The requested tool is not registered (a JSON-RPC `-32602` for MCP clients).
@@ -93,122 +108,6 @@ pub struct UnknownTool {
     pub name: String,
     /// The tools registered when the call arrived, sorted by name.
     pub available: Vec<String>,
-}
-
-#[derive(Clone)]
-struct ToolEntry {
-    key: ToolsetKey,
-    toolset: Arc<dyn Toolset>,
-    def: ToolDef,
-}
-
-/// One immutable state of the registry.
-pub struct Snapshot {
-    generation: u64,
-    toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
-    /// When each key was first registered: replacing a key's toolset keeps its place.
-    order: BTreeMap<ToolsetKey, u64>,
-    tools: BTreeMap<String, ToolEntry>,
-    listed: Vec<Tool>,
-}
-
-impl Snapshot {
-    fn empty() -> Self {
-        Self {
-            generation: 0,
-            toolsets: BTreeMap::new(),
-            order: BTreeMap::new(),
-            tools: BTreeMap::new(),
-            listed: Vec::new(),
-        }
-    }
-
-    /// Indexes the tools of `toolsets`, taking them in registration order (`order`) so that
-    /// "the later toolset" of a name clash is well defined for the `policy`.
-    fn build(
-        generation: u64,
-        toolsets: BTreeMap<ToolsetKey, Arc<dyn Toolset>>,
-        order: BTreeMap<ToolsetKey, u64>,
-        policy: OnDuplicateTools,
-    ) -> Result<Self, RegistryError> {
-        let mut keys: Vec<&ToolsetKey> = toolsets.keys().collect();
-        keys.sort_by_key(|k| (order.get(*k).copied().unwrap_or(u64::MAX), (*k).clone()));
-        let mut tools: BTreeMap<String, ToolEntry> = BTreeMap::new();
-        for key in keys {
-            let toolset = &toolsets[key];
-            for def in toolset.tools() {
-                if let Some(existing) = tools.get(def.name()) {
-                    match policy {
-                        OnDuplicateTools::Error => {
-                            return Err(RegistryError::DuplicateTool {
-                                tool: def.name().to_owned(),
-                                key: key.clone(),
-                                owner: existing.key.clone(),
-                            });
-                        }
-                        OnDuplicateTools::Warn => {
-                            tracing::warn!(
-                                tool = def.name(),
-                                toolset = %key,
-                                kept = %existing.key,
-                                "duplicate tool name: the first toolset keeps it"
-                            );
-                            continue;
-                        }
-                        OnDuplicateTools::Replace => {
-                            tracing::warn!(
-                                tool = def.name(),
-                                toolset = %key,
-                                replaced = %existing.key,
-                                "duplicate tool name: the later toolset takes it"
-                            );
-                        }
-                    }
-                }
-                tools.insert(
-                    def.name().to_owned(),
-                    ToolEntry {
-                        key: key.clone(),
-                        toolset: toolset.clone(),
-                        def: def.clone(),
-                    },
-                );
-            }
-        }
-        let listed = tools.values().map(|e| e.def.tool().clone()).collect();
-        Ok(Self {
-            generation,
-            toolsets,
-            order,
-            tools,
-            listed,
-        })
-    }
-
-    /// Increases by one with every change; 0 is the empty registry it started as.
-    pub fn generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// The tools as listed to clients, sorted by name.
-    pub fn tools(&self) -> &[Tool] {
-        &self.listed
-    }
-
-    /// The definition of the tool `name`, if registered.
-    pub fn tool(&self, name: &str) -> Option<&ToolDef> {
-        self.tools.get(name).map(|e| &e.def)
-    }
-
-    /// Every served tool with the key of the toolset serving it, sorted by tool name.
-    pub fn entries(&self) -> impl Iterator<Item = (&ToolsetKey, &ToolDef)> {
-        self.tools.values().map(|e| (&e.key, &e.def))
-    }
-
-    /// The toolset keys with the number of tools each provides, sorted by key.
-    pub fn toolsets(&self) -> impl Iterator<Item = (&ToolsetKey, usize)> {
-        self.toolsets.iter().map(|(k, t)| (k, t.tools().len()))
-    }
 }
 
 /// The tools of all registered toolsets, swapped atomically on every change.
@@ -355,18 +254,14 @@ impl Registry {
         ctx: &CallContext,
     ) -> Result<CallToolResult, UnknownTool> {
         let mut record = self.guards.record(name, &args, ctx);
-        let entry = {
-            let snapshot = self.snapshot();
-            match snapshot.tools.get(name) {
-                Some(entry) => entry.clone(),
-                None => {
-                    record.finish(Outcome::UnknownTool, false, None);
-                    return Err(UnknownTool {
-                        name: self.guards.scrubber().scrub(name).into_owned(),
-                        available: snapshot.tools.keys().cloned().collect(),
-                    });
-                }
-            }
+        // Held for the whole call: the toolset stays alive whatever the registry does meanwhile.
+        let snapshot = self.snapshot();
+        let Some(entry) = snapshot.tools.get(name) else {
+            record.finish(Outcome::UnknownTool, false, None);
+            return Err(UnknownTool {
+                name: self.guards.scrubber().scrub(name).into_owned(),
+                available: snapshot.tools.keys().cloned().collect(),
+            });
         };
         record.set_toolset(entry.key.as_str());
         // A link's own limits (spec.limits) replace the server's for its tools.
@@ -375,57 +270,161 @@ impl Registry {
             record.finish(Outcome::RateLimited, false, None);
             return Ok(refused);
         }
-        let (result, outcome) = run_bounded(entry.toolset.as_ref(), name, args, ctx).await;
+        let toolset = entry.toolset.as_ref();
+        let (result, outcome) =
+            match bounded(name, ctx.timeout, || toolset.call(name, args, ctx)).await {
+                Ok(result) if result.is_error == Some(true) => (result, Outcome::Error),
+                Ok(result) => (result, Outcome::Ok),
+                Err(Stopped::TimedOut(limit)) => (
+                    output::error(format!(
+                        "tool `{name}` did not finish within the {limit:?} time limit and was \
+                         stopped; narrow the request (fewer rows, a shorter time range) and try \
+                         again"
+                    )),
+                    Outcome::Timeout,
+                ),
+                Err(Stopped::Panicked) => (
+                    output::error(format!(
+                        "tool `{name}` failed with an internal error; the details were logged \
+                         for the operator"
+                    )),
+                    Outcome::Panic,
+                ),
+            };
         let released = self.guards.release(name, result, outcome, ctx);
         record.finish(outcome, released.truncated, released.reference.as_deref());
         Ok(released.result)
     }
-}
 
-/// Runs one call with the time limit and panic isolation; returns the result and its outcome
-/// for the audit line.
-async fn run_bounded(
-    toolset: &dyn Toolset,
-    name: &str,
-    args: JsonObject,
-    ctx: &CallContext,
-) -> (CallToolResult, Outcome) {
-    // Building the future may panic as well as polling it.
-    let call = match std::panic::catch_unwind(AssertUnwindSafe(|| toolset.call(name, args, ctx))) {
-        Ok(call) => call,
-        Err(panic) => return (panicked(name, panic.as_ref()), Outcome::Panic),
-    };
-    match tokio::time::timeout(ctx.timeout, AssertUnwindSafe(call).catch_unwind()).await {
-        Ok(Ok(result)) => {
-            let outcome = if result.is_error == Some(true) {
-                Outcome::Error
-            } else {
-                Outcome::Ok
-            };
-            (result, outcome)
+    /// The resources with a fixed URI, sorted by URI.
+    pub fn list_resources(&self) -> Vec<Resource> {
+        self.snapshot().resources().to_vec()
+    }
+
+    /// The resource templates, sorted by template.
+    pub fn list_resource_templates(&self) -> Vec<ResourceTemplate> {
+        self.snapshot().resource_templates().to_vec()
+    }
+
+    /// The prompts, sorted by name.
+    pub fn list_prompts(&self) -> Vec<Prompt> {
+        self.snapshot().prompts().to_vec()
+    }
+
+    /// Reads the resource `uri` from the toolset that lists it (or whose template matches
+    /// it), bounded like a tool call, audited as `resources/read`; the contents are scrubbed
+    /// and capped at `ctx.max_output_bytes`, a failure's message scrubbed (or masked).
+    pub async fn read_resource(
+        &self,
+        uri: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<ResourceContents>, ResourceError> {
+        let snapshot = self.snapshot();
+        let Some((key, toolset, name)) = snapshot.resource_entry(uri) else {
+            return Err(ResourceError::NotFound(
+                self.guards.scrubber().scrub(uri).into_owned(),
+            ));
+        };
+        let mut args = JsonObject::new();
+        args.insert("uri".to_owned(), uri.into());
+        let mut record = self.guards.record_method(RESOURCES_READ, name, &args, ctx);
+        record.set_toolset(key.as_str());
+        let ctx = &toolset.limits().apply(ctx);
+        let what = format!("resource `{name}`");
+        match bounded(&what, ctx.timeout, || toolset.read_resource(uri, ctx)).await {
+            Ok(Ok(mut contents)) => {
+                let truncated = self.guards.release_contents(&mut contents, ctx);
+                record.finish(Outcome::Ok, truncated, None);
+                Ok(contents)
+            }
+            Ok(Err(ResourceError::NotFound(_))) => {
+                record.finish(Outcome::Error, false, None);
+                Err(ResourceError::NotFound(
+                    self.guards.scrubber().scrub(uri).into_owned(),
+                ))
+            }
+            Ok(Err(ResourceError::Failed(message))) => {
+                let (message, reference) = self.guards.release_failure(&what, &message);
+                record.finish(Outcome::Error, false, reference.as_deref());
+                Err(ResourceError::Failed(message))
+            }
+            Err(stopped) => {
+                let outcome = stopped_outcome(&stopped);
+                record.finish(outcome, false, None);
+                Err(ResourceError::Failed(stopped_message(&what, &stopped)))
+            }
         }
-        Ok(Err(panic)) => (panicked(name, panic.as_ref()), Outcome::Panic),
-        Err(_elapsed) => (
-            output::error(format!(
-                "tool `{name}` did not finish within the {:?} time limit and was stopped; \
-                 narrow the request (fewer rows, a shorter time range) and try again",
-                ctx.timeout
-            )),
-            Outcome::Timeout,
-        ),
+    }
+
+    /// The messages of prompt `name` for `args`, which are checked against the prompt's
+    /// declared arguments first; bounded like a tool call, audited as `prompts/get`, the
+    /// messages scrubbed.
+    pub async fn get_prompt(
+        &self,
+        name: &str,
+        args: Option<JsonObject>,
+        ctx: &CallContext,
+    ) -> Result<GetPromptResult, PromptError> {
+        let snapshot = self.snapshot();
+        let Some(entry) = snapshot.prompts.get(name) else {
+            return Err(PromptError::NotFound(
+                self.guards.scrubber().scrub(name).into_owned(),
+            ));
+        };
+        let audited = args.clone().unwrap_or_default();
+        let mut record = self.guards.record_method(PROMPTS_GET, name, &audited, ctx);
+        record.set_toolset(entry.key.as_str());
+        let args = match check_prompt_args(&entry.item, args) {
+            Ok(args) => args,
+            Err(err) => {
+                record.finish(Outcome::Error, false, None);
+                return Err(err);
+            }
+        };
+        let toolset = entry.toolset.as_ref();
+        let ctx = &toolset.limits().apply(ctx);
+        let what = format!("prompt `{name}`");
+        match bounded(&what, ctx.timeout, || toolset.get_prompt(name, args, ctx)).await {
+            Ok(Ok(result)) => {
+                record.finish(Outcome::Ok, false, None);
+                Ok(self.guards.release_prompt(result))
+            }
+            Ok(Err(PromptError::Failed(message))) => {
+                let (message, reference) = self.guards.release_failure(&what, &message);
+                record.finish(Outcome::Error, false, reference.as_deref());
+                Err(PromptError::Failed(message))
+            }
+            Ok(Err(err)) => {
+                record.finish(Outcome::Error, false, None);
+                Err(err)
+            }
+            Err(stopped) => {
+                record.finish(stopped_outcome(&stopped), false, None);
+                Err(PromptError::Failed(stopped_message(&what, &stopped)))
+            }
+        }
     }
 }
 
-fn panicked(name: &str, panic: &(dyn std::any::Any + Send)) -> CallToolResult {
-    let detail = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("non-text panic payload");
-    tracing::error!(tool = name, panic = detail, "tool panicked");
-    output::error(format!(
-        "tool `{name}` failed with an internal error; the details were logged for the operator"
-    ))
+fn stopped_outcome(stopped: &Stopped) -> Outcome {
+    match stopped {
+        Stopped::TimedOut(_) => Outcome::Timeout,
+        Stopped::Panicked => Outcome::Panic,
+    }
+}
+
+/// What a client is told about a resource read or prompt request that was stopped.
+fn stopped_message(what: &str, stopped: &Stopped) -> String {
+    match stopped {
+        Stopped::TimedOut(limit) => {
+            format!("{what} did not finish within the {limit:?} time limit and was stopped")
+        }
+        Stopped::Panicked => {
+            format!(
+                "{what} failed with an internal error; the details were logged for the operator"
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -435,7 +434,7 @@ mod tests {
     use std::time::Duration;
 
     use futures::future::BoxFuture;
-    use linkmcp_toolsets::NoArgs;
+    use linkmcp_toolsets::{NoArgs, ToolDef};
 
     use super::*;
 
@@ -624,8 +623,8 @@ mod tests {
         let before = registry.snapshot().generation();
         let err = registry.insert("b", Fixture::new(&["shared"])).unwrap_err();
         assert!(
-            matches!(&err, RegistryError::DuplicateTool { tool, owner, .. }
-                if tool == "shared" && owner.as_str() == "a"),
+            matches!(&err, RegistryError::Duplicate { kind: ItemKind::Tool, name, owner, .. }
+                if name == "shared" && owner.as_str() == "a"),
             "{err}"
         );
         assert_eq!(registry.snapshot().generation(), before);
@@ -654,5 +653,273 @@ mod tests {
         );
         assert_eq!(*changes.borrow_and_update(), 3);
         assert!(registry.list().is_empty());
+    }
+
+    /// A toolset serving one resource, one template and one prompt, whose behaviour follows
+    /// the URI or argument: `slow` sleeps, `boom` panics, `secret` leaks a known value.
+    struct Catalog {
+        resources: Vec<Resource>,
+        templates: Vec<linkmcp_toolsets::resource::ResourceTemplateDef>,
+        prompts: Vec<Prompt>,
+    }
+
+    impl Catalog {
+        fn new(tag: &str) -> Arc<Self> {
+            use linkmcp_toolsets::{prompt::PromptArgument, resource::ResourceTemplateDef};
+            Arc::new(Self {
+                resources: vec![Resource::new(format!("test://{tag}/fixed"), "fixed")],
+                templates: vec![
+                    ResourceTemplateDef::new(ResourceTemplate::new(
+                        format!("test://{tag}/items/{{id}}"),
+                        "item",
+                    ))
+                    .unwrap(),
+                ],
+                prompts: vec![Prompt::new(
+                    format!("{tag}_prompt"),
+                    Some("p"),
+                    Some(vec![PromptArgument::new("topic").with_required(true)]),
+                )],
+            })
+        }
+    }
+
+    impl Toolset for Catalog {
+        fn tools(&self) -> &[ToolDef] {
+            &[]
+        }
+        fn call<'a>(
+            &'a self,
+            _name: &'a str,
+            _args: JsonObject,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            Box::pin(async { output::error("no tools") })
+        }
+        fn resources(&self) -> &[Resource] {
+            &self.resources
+        }
+        fn resource_templates(&self) -> &[linkmcp_toolsets::resource::ResourceTemplateDef] {
+            &self.templates
+        }
+        fn read_resource<'a>(
+            &'a self,
+            uri: &'a str,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+            Box::pin(async move {
+                if uri.ends_with("/slow") {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                if uri.ends_with("/boom") {
+                    panic!("boom");
+                }
+                if uri.ends_with("/gone") {
+                    return Err(ResourceError::NotFound(uri.to_owned()));
+                }
+                if uri.ends_with("/broken") {
+                    return Err(ResourceError::Failed("backend said s3cr3t".to_owned()));
+                }
+                let text = if uri.ends_with("/secret") {
+                    "value s3cr3t"
+                } else {
+                    uri
+                };
+                Ok(vec![linkmcp_toolsets::resource::text_contents(
+                    uri,
+                    "text/plain",
+                    text,
+                )])
+            })
+        }
+        fn prompts(&self) -> &[Prompt] {
+            &self.prompts
+        }
+        fn get_prompt<'a>(
+            &'a self,
+            name: &'a str,
+            args: linkmcp_toolsets::prompt::PromptArgs,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+            Box::pin(async move {
+                let topic = args.get("topic").cloned().unwrap_or_default();
+                Ok(GetPromptResult::new(vec![
+                    linkmcp_toolsets::prompt::PromptMessage::new_text(
+                        rmcp::model::Role::User,
+                        format!("{name} about {topic}"),
+                    ),
+                ]))
+            })
+        }
+    }
+
+    fn contents_text(contents: &[ResourceContents]) -> &str {
+        match &contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => text,
+            other => panic!("not text: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn resources_route_by_uri_then_by_template() {
+        let registry = Registry::new();
+        registry.insert("a", Catalog::new("a")).unwrap();
+        registry.insert("b", Catalog::new("b")).unwrap();
+        assert_eq!(
+            registry
+                .list_resources()
+                .iter()
+                .map(|r| r.uri.as_str())
+                .collect::<Vec<_>>(),
+            ["test://a/fixed", "test://b/fixed"]
+        );
+        assert_eq!(registry.list_resource_templates().len(), 2);
+        let read = registry
+            .read_resource("test://b/items/7", &ctx())
+            .await
+            .unwrap();
+        assert_eq!(contents_text(&read), "test://b/items/7");
+        let snapshot = registry.snapshot();
+        assert_eq!(
+            snapshot.resource_owner("test://a/items/x"),
+            Some((&ToolsetKey::from("a"), "item"))
+        );
+        assert_eq!(snapshot.resource_owner("test://a/items/x/y"), None);
+        let err = registry
+            .read_resource("test://c/fixed", &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(err, ResourceError::NotFound("test://c/fixed".into()));
+        // A toolset may still say a matching URI does not exist.
+        let err = registry
+            .read_resource("test://a/items/gone", &ctx())
+            .await
+            .unwrap_err();
+        assert_eq!(err, ResourceError::NotFound("test://a/items/gone".into()));
+    }
+
+    #[tokio::test]
+    async fn resource_reads_are_bounded_scrubbed_and_capped() {
+        let registry = Registry::new();
+        registry.guards().scrubber().set_values(["s3cr3t"]);
+        registry.insert("a", Catalog::new("a")).unwrap();
+        let short = CallContext::new("t").with_timeout(Duration::from_millis(20));
+        let err = registry
+            .read_resource("test://a/items/slow", &short)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ResourceError::Failed(m) if m.contains("time limit")),
+            "{err}"
+        );
+        let err = registry
+            .read_resource("test://a/items/boom", &ctx())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ResourceError::Failed(m) if m.contains("internal error") && !m.contains("boom")),
+            "{err}"
+        );
+        let read = registry
+            .read_resource("test://a/items/secret", &ctx())
+            .await
+            .unwrap();
+        assert!(
+            !contents_text(&read).contains("s3cr3t"),
+            "{}",
+            contents_text(&read)
+        );
+        let err = registry
+            .read_resource("test://a/items/broken", &ctx())
+            .await
+            .unwrap_err();
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+        let tiny = CallContext::new("t").with_max_output_bytes(8);
+        let read = registry
+            .read_resource("test://a/fixed", &tiny)
+            .await
+            .unwrap();
+        assert!(
+            contents_text(&read).starts_with("test://a"),
+            "{}",
+            contents_text(&read)
+        );
+        assert!(
+            contents_text(&read).contains("[truncated: "),
+            "{}",
+            contents_text(&read)
+        );
+    }
+
+    #[tokio::test]
+    async fn prompts_check_their_arguments_before_the_toolset_runs() {
+        let registry = Registry::new();
+        registry.insert("a", Catalog::new("a")).unwrap();
+        assert_eq!(registry.list_prompts()[0].name, "a_prompt");
+        let args = serde_json::json!({"topic": "orders"}).as_object().cloned();
+        let result = registry.get_prompt("a_prompt", args, &ctx()).await.unwrap();
+        assert_eq!(
+            result.messages[0].content.as_text().unwrap().text,
+            "a_prompt about orders"
+        );
+        let err = registry
+            .get_prompt("a_prompt", None, &ctx())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PromptError::InvalidArguments(_)), "{err}");
+        let err = registry.get_prompt("nope", None, &ctx()).await.unwrap_err();
+        assert_eq!(err, PromptError::NotFound("nope".into()));
+    }
+
+    #[test]
+    fn prompt_and_resource_clashes_follow_the_duplicate_policy() {
+        // The same catalog under another key clashes on every name.
+        let registry = Registry::new();
+        registry.insert("a", Catalog::new("x")).unwrap();
+        let err = registry.insert("b", Catalog::new("x")).unwrap_err();
+        assert!(
+            matches!(&err, RegistryError::Duplicate { kind: ItemKind::Resource, name, .. }
+                if name == "test://x/fixed"),
+            "{err}"
+        );
+        registry.set_duplicate_policy(OnDuplicateTools::Replace);
+        registry.insert("b", Catalog::new("x")).unwrap();
+        let snapshot = registry.snapshot();
+        assert_eq!(
+            snapshot.prompt_owner("x_prompt"),
+            Some(&ToolsetKey::from("b"))
+        );
+        assert_eq!(
+            snapshot.resource_key("test://x/fixed"),
+            Some(&ToolsetKey::from("b"))
+        );
+    }
+
+    #[test]
+    fn a_change_says_which_lists_changed() {
+        let registry = Registry::new();
+        registry.insert("tools", Fixture::new(&["one"])).unwrap();
+        let before = registry.snapshot();
+        registry.insert("catalog", Catalog::new("a")).unwrap();
+        let changed = registry.snapshot().changed_since(&before);
+        assert_eq!(
+            changed,
+            Changed {
+                tools: false,
+                prompts: true,
+                resources: true
+            }
+        );
+        let before = registry.snapshot();
+        registry.insert("tools", Fixture::new(&["two"])).unwrap();
+        let changed = registry.snapshot().changed_since(&before);
+        assert_eq!(
+            changed,
+            Changed {
+                tools: true,
+                prompts: false,
+                resources: false
+            }
+        );
     }
 }

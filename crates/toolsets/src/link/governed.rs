@@ -2,6 +2,11 @@
 //!
 //! Write tools of a link without `writeAccess` are not merely hidden: they are absent from the
 //! wrapper, so no client, agent or REST call can reach them by name.
+//!
+//! Prompts get the link's prefix as tools do, and the tool names a prompt's text mentions are
+//! rewritten to the names this link serves them under. Resources keep their URIs (a backend
+//! puts the link's name in them). With [`Governed::describing`] the wrapper also serves one
+//! resource of its own, `linkmcp://links/<name>`: what the link is and which tools it serves.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,11 +14,19 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use linkmcp_api::link::{LinkLimits, ToolFilter};
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use serde::Serialize;
 
 use super::BuildError;
 use super::naming::served_name;
-use crate::{Access, CallContext, ToolDef, Toolset, ToolsetLimits, output};
+use crate::{
+    Access, CallContext, ToolDef, Toolset, ToolsetLimits, output,
+    prompt::{GetPromptResult, Prompt, PromptArgs, PromptError},
+    resource::{Resource, ResourceContents, ResourceError, ResourceTemplateDef, text_contents},
+};
+
+/// The URI scheme and path of the resource describing a link.
+pub const LINK_RESOURCE_PREFIX: &str = "linkmcp://links/";
 
 /// A backend toolset as one link serves it.
 pub struct Governed {
@@ -23,6 +36,40 @@ pub struct Governed {
     declared: HashMap<String, String>,
     /// The link's own bounds (`spec.limits`).
     limits: ToolsetLimits,
+    /// The backend's prompts under their served names.
+    prompts: Vec<Prompt>,
+    /// Served prompt name -> the name the backend declared.
+    declared_prompts: HashMap<String, String>,
+    /// Declared tool name -> served name, for the tool names in prompt texts.
+    served_tools: HashMap<String, String>,
+    /// The backend's resources, and the link's own description once [`Governed::describing`]
+    /// set it.
+    resources: Vec<Resource>,
+    /// The link described by its own resource.
+    link: Option<LinkDescription>,
+}
+
+/// What `linkmcp://links/<name>` says of a link: nothing secret.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkDescription {
+    #[serde(skip)]
+    uri: String,
+    name: String,
+    #[serde(rename = "type")]
+    link_type: String,
+    write_access: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct ServedTool<'a> {
+    name: &'a str,
+    access: &'static str,
+    description: &'a str,
 }
 
 impl Governed {
@@ -56,12 +103,106 @@ impl Governed {
             declared.insert(name, def.name().to_owned());
             defs.push(served);
         }
+        let served_tools = inner
+            .tools()
+            .iter()
+            .map(|d| {
+                let name = d.name().to_owned();
+                let served = served_name(&name, default_prefix, prefix);
+                (name, served)
+            })
+            .collect();
+        let mut prompts = Vec::new();
+        let mut declared_prompts = HashMap::new();
+        for prompt in inner.prompts() {
+            let name = served_name(&prompt.name, default_prefix, prefix);
+            let mut served = prompt.clone();
+            served.name.clone_from(&name);
+            declared_prompts.insert(name, prompt.name.clone());
+            prompts.push(served);
+        }
+        let resources = inner.resources().to_vec();
         Ok(Self {
             inner,
             defs,
             declared,
             limits: ToolsetLimits::default(),
+            prompts,
+            declared_prompts,
+            served_tools,
+            resources,
+            link: None,
         })
+    }
+
+    /// Serves `linkmcp://links/<name>` describing the link `name` of type `link_type`: its
+    /// write access, limits and served tools.
+    pub fn describing(mut self, name: &str, link_type: &str, write_access: bool) -> Self {
+        let link = LinkDescription {
+            uri: format!("{LINK_RESOURCE_PREFIX}{name}"),
+            name: name.to_owned(),
+            link_type: link_type.to_owned(),
+            write_access,
+            timeout_seconds: self.limits.timeout.map(|t| t.as_secs()),
+            max_bytes: self.limits.max_output_bytes,
+        };
+        self.resources.retain(|r| r.uri != link.uri);
+        self.resources.push(
+            Resource::new(&link.uri, format!("link-{name}"))
+                .with_title(format!("McpLink {name} ({link_type})"))
+                .with_description(format!(
+                    "What the {link_type} link `{name}` serves: its tools (read or write), \
+                     whether it may write, and its limits. Read it to pick a tool."
+                ))
+                .with_mime_type("application/json"),
+        );
+        self.link = Some(link);
+        self
+    }
+
+    /// The link's description as JSON text.
+    fn describe(&self, link: &LinkDescription) -> String {
+        let tools: Vec<ServedTool<'_>> = self
+            .defs
+            .iter()
+            .map(|d| ServedTool {
+                name: d.name(),
+                access: match d.access() {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                },
+                description: d.tool().description.as_deref().unwrap_or_default(),
+            })
+            .collect();
+        let mut value = serde_json::to_value(link).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert(
+                "tools".to_owned(),
+                serde_json::to_value(tools).unwrap_or_default(),
+            );
+        }
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    }
+
+    /// `text` with every declared tool name replaced by the name this link serves it under.
+    fn rename_tools_in(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut word = String::new();
+        let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        for c in text.chars().chain(std::iter::once('\0')) {
+            if is_word(c) {
+                word.push(c);
+                continue;
+            }
+            if !word.is_empty() {
+                out.push_str(self.served_tools.get(&word).unwrap_or(&word));
+                word.clear();
+            }
+            if c != '\0' {
+                out.push(c);
+            }
+        }
+        out
     }
 
     /// Applies the link's `spec.limits` (timeout, max bytes) to every call instead of the
@@ -72,6 +213,10 @@ impl Governed {
             timeout: positive(limits.timeout_seconds).map(std::time::Duration::from_secs),
             max_output_bytes: positive(limits.max_bytes).and_then(|v| usize::try_from(v).ok()),
         };
+        if let Some(link) = &mut self.link {
+            link.timeout_seconds = self.limits.timeout.map(|t| t.as_secs());
+            link.max_bytes = self.limits.max_output_bytes;
+        }
         self
     }
 }
@@ -110,6 +255,52 @@ impl Toolset for Governed {
             }),
         }
     }
+
+    fn resources(&self) -> &[Resource] {
+        &self.resources
+    }
+
+    fn resource_templates(&self) -> &[ResourceTemplateDef] {
+        self.inner.resource_templates()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+        match &self.link {
+            Some(link) if link.uri == uri => {
+                let text = self.describe(link);
+                Box::pin(async move { Ok(vec![text_contents(uri, "application/json", text)]) })
+            }
+            _ => self.inner.read_resource(uri, ctx),
+        }
+    }
+
+    fn prompts(&self) -> &[Prompt] {
+        &self.prompts
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        args: PromptArgs,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        let Some(declared) = self.declared_prompts.get(name) else {
+            return Box::pin(async move { Err(PromptError::NotFound(name.to_owned())) });
+        };
+        Box::pin(async move {
+            let mut result = self.inner.get_prompt(declared, args, ctx).await?;
+            for message in &mut result.messages {
+                if let ContentBlock::Text(text) = &mut message.content {
+                    text.text = self.rename_tools_in(&text.text);
+                }
+            }
+            Ok(result)
+        })
+    }
 }
 
 #[cfg(test)]
@@ -119,12 +310,30 @@ mod tests {
     use super::*;
     use crate::NoArgs;
 
-    /// A backend echoing which declared tool was called.
-    struct Echo(Vec<ToolDef>);
+    /// A backend echoing which declared tool was called, with one prompt naming its tools.
+    struct Echo(Vec<ToolDef>, Vec<Prompt>);
 
     impl Toolset for Echo {
         fn tools(&self) -> &[ToolDef] {
             &self.0
+        }
+        fn prompts(&self) -> &[Prompt] {
+            &self.1
+        }
+        fn get_prompt<'a>(
+            &'a self,
+            name: &'a str,
+            _args: PromptArgs,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+            Box::pin(async move {
+                Ok(GetPromptResult::new(vec![
+                    crate::prompt::PromptMessage::new_text(
+                        rmcp::model::Role::User,
+                        format!("{name}: call pg_list_tables, then pg_query (not my_pg_query)."),
+                    ),
+                ]))
+            })
         }
         fn call<'a>(
             &'a self,
@@ -137,11 +346,14 @@ mod tests {
     }
 
     fn echo() -> Arc<dyn Toolset> {
-        Arc::new(Echo(vec![
-            ToolDef::read::<NoArgs>("pg_query", "q").unwrap(),
-            ToolDef::read::<NoArgs>("pg_list_tables", "l").unwrap(),
-            ToolDef::write::<NoArgs>("pg_execute", "e").unwrap(),
-        ]))
+        Arc::new(Echo(
+            vec![
+                ToolDef::read::<NoArgs>("pg_query", "q").unwrap(),
+                ToolDef::read::<NoArgs>("pg_list_tables", "l").unwrap(),
+                ToolDef::write::<NoArgs>("pg_execute", "e").unwrap(),
+            ],
+            vec![Prompt::new("pg_explore", Some("explore"), None)],
+        ))
     }
 
     fn names(g: &Governed) -> Vec<&str> {
@@ -203,5 +415,62 @@ mod tests {
                 .starts_with("tools.include: invalid pattern \"pg_[\""),
             "{err}"
         );
+    }
+
+    #[tokio::test]
+    async fn prompts_take_the_prefix_and_name_the_served_tools() {
+        let g = Governed::new(echo(), "pg", "orders", &ToolFilter::default(), false).unwrap();
+        assert_eq!(g.prompts()[0].name, "orders_explore");
+        let result = g
+            .get_prompt("orders_explore", PromptArgs::new(), &CallContext::new("t"))
+            .await
+            .unwrap();
+        let text = &result.messages[0].content.as_text().unwrap().text;
+        assert_eq!(
+            text,
+            "pg_explore: call orders_list_tables, then orders_query (not my_pg_query)."
+        );
+        let err = g
+            .get_prompt("pg_explore", PromptArgs::new(), &CallContext::new("t"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, PromptError::NotFound("pg_explore".into()));
+    }
+
+    #[tokio::test]
+    async fn the_link_describes_itself_without_secrets() {
+        let limits = LinkLimits {
+            timeout_seconds: Some(5),
+            ..LinkLimits::default()
+        };
+        let g = Governed::new(echo(), "pg", "pg", &ToolFilter::default(), false)
+            .unwrap()
+            .describing("orders", "postgres", false)
+            .with_limits(&limits);
+        assert_eq!(g.resources()[0].uri, "linkmcp://links/orders");
+        let contents = g
+            .read_resource("linkmcp://links/orders", &CallContext::new("t"))
+            .await
+            .unwrap();
+        let ResourceContents::TextResourceContents { text, .. } = &contents[0] else {
+            panic!("not text");
+        };
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(value["name"], "orders");
+        assert_eq!(value["type"], "postgres");
+        assert_eq!(value["writeAccess"], false);
+        assert_eq!(value["timeoutSeconds"], 5);
+        let tools: Vec<&str> = value["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(tools, ["pg_query", "pg_list_tables"]);
+        let err = g
+            .read_resource("linkmcp://links/other", &CallContext::new("t"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, ResourceError::NotFound("linkmcp://links/other".into()));
     }
 }

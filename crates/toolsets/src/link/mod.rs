@@ -89,6 +89,11 @@ pub fn build(link: &LinkContext<'_>, prefix: &str) -> Result<Arc<dyn Toolset>, B
             &link.spec.tools,
             link.spec.write_access,
         )?
+        .describing(
+            link.name,
+            &backend.link_type().to_string(),
+            link.spec.write_access,
+        )
         .with_limits(&link.spec.limits),
     ))
 }

@@ -1,6 +1,7 @@
 //! The `postgres` and `cnpg` link types: PostgreSQL, reached directly or as a CloudNativePG
 //! cluster, served as the same six tools (list_databases, list_tables, describe_table,
-//! table_stats, query; execute with writeAccess) under the `pg_` or `cnpg_` prefix.
+//! table_stats, query; execute with writeAccess) under the `pg_` or `cnpg_` prefix, with a
+//! resource template for one table's description and an explore-a-table prompt ([`explore`]).
 //!
 //! One implementation, two configurations: a cnpg link only derives its host
 //! (`<cluster>-rw.<namespace>.svc`, or `-ro`), port and defaults, and its credentials come from
@@ -14,6 +15,7 @@
 mod catalog;
 mod conn;
 mod decode;
+mod explore;
 pub mod params;
 mod query;
 mod rows;
@@ -30,10 +32,13 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::link::{BuildError, Component, LinkContext};
+use crate::prompt::{GetPromptResult, Prompt, PromptArgs, PromptError};
+use crate::resource::{ResourceContents, ResourceError, ResourceTemplateDef, text_contents};
 use crate::{CallContext, ToolDef, Toolset, output, with_args};
 
 use catalog::Object;
 use conn::{Mode, Pool, Target};
+use explore::Explore;
 use query::Bounds;
 use rows::RowSet;
 
@@ -53,6 +58,14 @@ impl Flavor {
     fn prefix(self) -> &'static str {
         match self {
             Flavor::Postgres => "pg",
+            Flavor::Cnpg => "cnpg",
+        }
+    }
+
+    /// The URI scheme of the link's resources: its link type.
+    fn scheme(self) -> &'static str {
+        match self {
+            Flavor::Postgres => "postgres",
             Flavor::Cnpg => "cnpg",
         }
     }
@@ -88,6 +101,11 @@ impl Tool {
             Tool::Query => "query",
             Tool::Execute => "execute",
         }
+    }
+
+    /// The tool's name under the link type's default prefix.
+    fn name(self, flavor: Flavor) -> String {
+        format!("{}_{}", flavor.prefix(), self.suffix())
     }
 }
 
@@ -203,6 +221,29 @@ pub fn component(link: &LinkContext<'_>) -> Component {
     }
 }
 
+/// Why a table a call names is not exactly one relation the link shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Unresolved {
+    /// It does not exist (or its schema is not shown); the message lists tables that exist.
+    Missing(String),
+    /// Several relations match `name` (case-insensitively, or in several schemas), each given
+    /// as `schema.name`.
+    Ambiguous { name: String, places: Vec<String> },
+}
+
+impl Unresolved {
+    /// The message of a tool's isError result.
+    fn into_message(self) -> String {
+        match self {
+            Unresolved::Missing(message) => message,
+            Unresolved::Ambiguous { name, places } => format!(
+                "table {name} is ambiguous: {}; pass `schema`",
+                places.join(", ")
+            ),
+        }
+    }
+}
+
 /// The tools of one PostgreSQL link over its own connection pool.
 pub struct PgToolset {
     flavor: Flavor,
@@ -210,6 +251,7 @@ pub struct PgToolset {
     schemas: Vec<String>,
     max_rows: usize,
     defs: Vec<ToolDef>,
+    explore: Explore,
 }
 
 impl PgToolset {
@@ -234,6 +276,7 @@ impl PgToolset {
             schemas,
             max_rows,
             defs,
+            explore: Explore::new(flavor, link.name, what)?,
         })
     }
 
@@ -332,20 +375,20 @@ impl PgToolset {
         }
     }
 
-    /// Finds one table for describe_table and table_stats: its oid, schema and name, or the
-    /// message saying it does not exist (listing some that do) or is ambiguous.
+    /// Finds one table for describe_table and table_stats: its oid, schema and name, or why
+    /// there is not exactly one.
     async fn resolve(
         &self,
         session: &mut conn::Session,
         p: &params::TableRef,
         ctx: &CallContext,
-    ) -> Result<Result<(i64, String, String), String>, sqlx::Error> {
+    ) -> Result<Result<(i64, String, String), Unresolved>, sqlx::Error> {
         let (schema, name) = split_table(p);
         if !schema.is_empty() && !self.schemas.is_empty() && !self.schemas.contains(&schema) {
-            return Ok(Err(format!(
+            return Ok(Err(Unresolved::Missing(format!(
                 "schema {schema} is not shown by this link; its schemas are: {}",
                 self.schemas.join(", ")
-            )));
+            ))));
         }
         let (found, _) = catalog::objects(
             session.conn(),
@@ -368,14 +411,11 @@ impl PgToolset {
                 match in_path.as_slice() {
                     [one] if schema.is_empty() => Some(**one),
                     _ => {
-                        let places: Vec<String> = many
+                        let places = many
                             .iter()
                             .map(|t| format!("{}.{}", text(t, "schema"), text(t, "name")))
                             .collect();
-                        return Ok(Err(format!(
-                            "table {name} is ambiguous: {}; pass `schema`",
-                            places.join(", ")
-                        )));
+                        return Ok(Err(Unresolved::Ambiguous { name, places }));
                     }
                 }
             }
@@ -393,7 +433,9 @@ impl PgToolset {
                     format!("{schema}.{name}")
                 };
                 let tables = self.tables_hint(session, &name, ctx).await?;
-                Ok(Err(format!("table {shown} does not exist; {tables}")))
+                Ok(Err(Unresolved::Missing(format!(
+                    "table {shown} does not exist; {tables}"
+                ))))
             }
         }
     }
@@ -428,16 +470,52 @@ impl PgToolset {
     }
 
     async fn describe_table(&self, p: params::TableRef, ctx: &CallContext) -> CallToolResult {
-        let mut session = match self.read_session(ctx).await {
-            Ok(s) => s,
-            Err(message) => return output::error(message),
-        };
-        let result = self.describe_in(&mut session, &p, ctx).await;
-        let _ = session.end(false).await;
-        match result {
+        match self.describe(&p, ctx).await {
             Ok(Ok((value, text))) => self.finish(value, text, ctx),
-            Ok(Err(message)) => output::error(message),
-            Err(err) => output::error(self.pool.explain(&err, ctx.timeout)),
+            Ok(Err(unresolved)) => output::error(unresolved.into_message()),
+            Err(message) => output::error(message),
+        }
+    }
+
+    /// One table's description, as describe_table returns it (its JSON value and its text),
+    /// read in a read session of its own; the outer error is a backend failure, explained.
+    async fn describe(
+        &self,
+        p: &params::TableRef,
+        ctx: &CallContext,
+    ) -> Result<Result<(Value, String), Unresolved>, String> {
+        let mut session = self.read_session(ctx).await?;
+        let result = self.describe_in(&mut session, p, ctx).await;
+        let _ = session.end(false).await;
+        result.map_err(|err| self.pool.explain(&err, ctx.timeout))
+    }
+
+    /// Reads a table's URI: describe_table's JSON for the table its `{table}` names, used as
+    /// describe_table's `table` argument is.
+    async fn read_table(
+        &self,
+        uri: &str,
+        ctx: &CallContext,
+    ) -> Result<Vec<ResourceContents>, ResourceError> {
+        let table = self
+            .explore
+            .table_of(uri)
+            .ok_or_else(|| ResourceError::NotFound(uri.to_owned()))?;
+        let p = params::TableRef {
+            table,
+            schema: String::new(),
+        };
+        match self.describe(&p, ctx).await {
+            Ok(Ok((value, _))) => Ok(vec![text_contents(uri, explore::JSON, value.to_string())]),
+            Ok(Err(Unresolved::Missing(_))) => Err(ResourceError::NotFound(uri.to_owned())),
+            Ok(Err(Unresolved::Ambiguous { name, places })) => {
+                let uris: Vec<String> = places.iter().map(|t| self.explore.table_uri(t)).collect();
+                Err(ResourceError::Failed(format!(
+                    "table {name} is ambiguous: read one of {}",
+                    uris.join(", ")
+                )))
+            }
+            Err(message) => Err(ResourceError::Failed(message)),
         }
     }
 
@@ -446,7 +524,7 @@ impl PgToolset {
         session: &mut conn::Session,
         p: &params::TableRef,
         ctx: &CallContext,
-    ) -> Result<Result<(Value, String), String>, sqlx::Error> {
+    ) -> Result<Result<(Value, String), Unresolved>, sqlx::Error> {
         let (oid, schema, name) = match self.resolve(session, p, ctx).await? {
             Ok(found) => found,
             Err(message) => return Ok(Err(message)),
@@ -564,7 +642,7 @@ impl PgToolset {
                 }
                 self.finish(value, text, ctx)
             }
-            Ok(Err(message)) => output::error(message),
+            Ok(Err(unresolved)) => output::error(unresolved.into_message()),
             Err(err) => output::error(self.pool.explain(&err, ctx.timeout)),
         }
     }
@@ -689,6 +767,31 @@ impl Toolset for PgToolset {
             }
         })
     }
+
+    fn resource_templates(&self) -> &[ResourceTemplateDef] {
+        self.explore.templates()
+    }
+
+    fn read_resource<'a>(
+        &'a self,
+        uri: &'a str,
+        ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<Vec<ResourceContents>, ResourceError>> {
+        Box::pin(self.read_table(uri, ctx))
+    }
+
+    fn prompts(&self) -> &[Prompt] {
+        self.explore.prompts()
+    }
+
+    fn get_prompt<'a>(
+        &'a self,
+        name: &'a str,
+        args: PromptArgs,
+        _ctx: &'a CallContext,
+    ) -> BoxFuture<'a, Result<GetPromptResult, PromptError>> {
+        Box::pin(async move { self.explore.prompt(name, &args) })
+    }
 }
 
 /// The tool's definition, described for `what` (the database the link reaches).
@@ -698,7 +801,7 @@ fn definition(
     what: &str,
     max_rows: usize,
 ) -> Result<ToolDef, crate::ToolDefError> {
-    let name = format!("{}_{}", flavor.prefix(), tool.suffix());
+    let name = tool.name(flavor);
     match tool {
         Tool::ListDatabases => ToolDef::read::<params::ListDatabases>(
             name,

@@ -98,6 +98,115 @@ async fn cnpg_tools_carry_the_cnpg_prefix() {
 }
 
 #[tokio::test]
+async fn cnpg_links_serve_a_table_template_and_an_explore_prompt() {
+    let block = CnpgBackend {
+        cluster: "orders".into(),
+        database: "app".into(),
+        service: CnpgService::Ro,
+        ssl_mode: linkmcp_api::link::SslMode::Require,
+    };
+    let mut spec = spec();
+    spec.cnpg = Some(block.clone());
+    let creds = Credentials::default();
+    let link = LinkContext {
+        name: "orders-db",
+        namespace: "shop",
+        spec: &spec,
+        credentials: &creds,
+    };
+    let toolset = cnpg_toolset(&link, &block).unwrap();
+
+    let [template] = toolset.resource_templates() else {
+        panic!("one template")
+    };
+    let listed = template.template();
+    assert_eq!(listed.uri_template, "cnpg://orders-db/tables/{table}");
+    assert_eq!(listed.name, "cnpg_table");
+    assert_eq!(listed.mime_type.as_deref(), Some("application/json"));
+    let description = listed.description.clone().unwrap();
+    assert!(description.contains("cnpg_describe_table"), "{description}");
+    assert_eq!(
+        template.matches("cnpg://orders-db/tables/sales.orders"),
+        Some(BTreeMap::from([("table".into(), "sales.orders".into())]))
+    );
+    assert_eq!(template.matches("postgres://orders-db/tables/orders"), None);
+
+    let [prompt] = toolset.prompts() else {
+        panic!("one prompt")
+    };
+    assert_eq!(prompt.name, "cnpg_explore_table");
+    let arguments: Vec<(&str, Option<bool>)> = prompt
+        .arguments
+        .as_deref()
+        .unwrap()
+        .iter()
+        .map(|a| (a.name.as_str(), a.required))
+        .collect();
+    assert_eq!(
+        arguments,
+        [("table", Some(true)), ("question", Some(false))]
+    );
+
+    let ctx = CallContext::new("t");
+    let args = |pairs: &[(&str, &str)]| -> PromptArgs {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let text = |result: GetPromptResult| {
+        let [message] = result.messages.as_slice() else {
+            panic!("one message")
+        };
+        assert_eq!(message.role, rmcp::model::Role::User);
+        message.content.as_text().unwrap().text.clone()
+    };
+    let summary = text(
+        toolset
+            .get_prompt(
+                "cnpg_explore_table",
+                args(&[("table", "sales.orders")]),
+                &ctx,
+            )
+            .await
+            .unwrap(),
+    );
+    for expected in [
+        "`sales.orders`",
+        "cnpg_describe_table with {\"table\":\"sales.orders\"}",
+        "cnpg_table_stats",
+        "cnpg_query",
+        "SELECT * FROM sales.orders LIMIT 5",
+        "summarise what the table holds",
+    ] {
+        assert!(summary.contains(expected), "{expected}: {summary}");
+    }
+    let answer = text(
+        toolset
+            .get_prompt(
+                "cnpg_explore_table",
+                args(&[("table", "orders"), ("question", "Who orders most?")]),
+                &ctx,
+            )
+            .await
+            .unwrap(),
+    );
+    assert!(answer.ends_with("answer this question from what you found: Who orders most?"));
+    assert!(!answer.contains("summarise"), "{answer}");
+
+    let err = toolset
+        .get_prompt("cnpg_explore_table", args(&[("table", " ")]), &ctx)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PromptError::InvalidArguments(_)), "{err}");
+    let err = toolset
+        .get_prompt("pg_explore_table", args(&[("table", "orders")]), &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(err, PromptError::NotFound("pg_explore_table".into()));
+}
+
+#[tokio::test]
 async fn postgres_tools_are_named_and_limited_by_the_link() {
     let mut spec = spec();
     spec.limits = LinkLimits {
@@ -119,6 +228,11 @@ async fn postgres_tools_are_named_and_limited_by_the_link() {
     };
     let toolset = toolset(&link, &block).unwrap();
     assert_eq!(names(toolset.as_ref())[4], "pg_query");
+    assert_eq!(
+        toolset.resource_templates()[0].template().uri_template,
+        "postgres://shop/tables/{table}"
+    );
+    assert_eq!(toolset.prompts()[0].name, "pg_explore_table");
     let query = toolset
         .tools()
         .iter()
