@@ -176,6 +176,17 @@ impl McpHandler {
                 .all(|tool| auth.missing_tool_scopes(identity, tool).is_empty())
     }
 
+    /// `text` (a URI or name the client sent) with the known secret values replaced, as the
+    /// registry answers what it does not serve.
+    fn scrubbed(&self, text: &str) -> String {
+        self.shared
+            .registry
+            .guards()
+            .scrubber()
+            .scrub(text)
+            .into_owned()
+    }
+
     /// Whether `identity` may read the resource `uri` (it is served and readable to it).
     fn may_read_resource(&self, identity: &Identity, uri: &str) -> bool {
         let snapshot = self.shared.registry.snapshot();
@@ -365,7 +376,9 @@ impl ServerHandler for McpHandler {
         let identity = caller(&context);
         // What the caller may not read is, to it, not there.
         if !self.may_read_resource(identity, &request.uri) {
-            return Err(resource_error(ResourceError::NotFound(request.uri)));
+            return Err(resource_error(ResourceError::NotFound(
+                self.scrubbed(&request.uri),
+            )));
         }
         let ctx = self.call_context(identity);
         let read = tokio::select! {
@@ -383,7 +396,9 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         if !self.may_read_resource(caller(&context), &request.uri) {
-            return Err(resource_error(ResourceError::NotFound(request.uri)));
+            return Err(resource_error(ResourceError::NotFound(
+                self.scrubbed(&request.uri),
+            )));
         }
         self.subscriptions
             .lock()
@@ -436,7 +451,9 @@ impl ServerHandler for McpHandler {
             .prompt_owner(&request.name)
             .is_some_and(|key| self.may_read(identity, &snapshot, key));
         if !visible {
-            return Err(prompt_error(PromptError::NotFound(request.name)));
+            return Err(prompt_error(PromptError::NotFound(
+                self.scrubbed(&request.name),
+            )));
         }
         let ctx = self.call_context(identity);
         let prompt = tokio::select! {
@@ -462,6 +479,7 @@ impl ServerHandler for McpHandler {
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let accepted = context.accepted().clone();
+        let identity = caller(context.request_context()).clone();
         let wants = |flag: Option<bool>| flag == Some(true);
         let resources = accepted.resource_subscriptions.clone().unwrap_or_default();
         let mut changes = self.changes.clone();
@@ -483,7 +501,12 @@ impl ServerHandler for McpHandler {
                     changed.prompts &= wants(accepted.prompts_list_changed);
                     changed.resources &= wants(accepted.resources_list_changed);
                     let mut sends = list_changed(changed);
-                    sends.extend(resources.iter().map(|uri| {
+                    // Only what the listener may read, and what is still served (a resource
+                    // that went is announced by resources/list_changed).
+                    let readable = resources
+                        .iter()
+                        .filter(|uri| self.may_read_resource(&identity, uri));
+                    sends.extend(readable.map(|uri| {
                         rmcp::model::ResourceUpdatedNotification::new(
                             rmcp::model::ResourceUpdatedNotificationParam::new(uri.clone()),
                         )

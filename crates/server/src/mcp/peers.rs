@@ -18,7 +18,7 @@ use rmcp::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::registry::{Changed, Registry};
+use crate::registry::{Changed, Registry, Snapshot};
 
 /// How long one session may take to accept a round of notifications before it is skipped; a
 /// stuck client must not delay the others.
@@ -77,17 +77,22 @@ impl Peers {
     }
 
     /// Tells every open session, concurrently, what `changed`: the `list_changed` of each
-    /// changed list, and `resources/updated` for each resource it subscribed to (a registry
-    /// change is the only change of a resource the server sees). Returns how many sessions
+    /// changed list, and `resources/updated` for each resource it subscribed to that `now`
+    /// still serves (a registry change is the only change of a resource the server sees).
+    /// Returns how many sessions
     /// took all of theirs.
-    pub async fn notify(&self, changed: Changed) -> usize {
+    pub async fn notify(&self, changed: Changed, now: &Snapshot) -> usize {
         let sessions: Vec<Session> = self.open().clone();
         let sends = sessions.iter().map(|session| async move {
             let round = async {
                 for notification in list_changed(changed) {
                     session.peer.send_notification(notification).await?;
                 }
-                for uri in subscribed(&session.subscriptions) {
+                // A resource no longer served is announced by resources/list_changed.
+                let served = subscribed(&session.subscriptions)
+                    .into_iter()
+                    .filter(|uri| now.resource_owner(uri).is_some());
+                for uri in served {
                     session
                         .peer
                         .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
@@ -151,7 +156,7 @@ pub async fn forward_changes(registry: Arc<Registry>, peers: Arc<Peers>, stop: C
                 let next = registry.snapshot();
                 let changed = next.changed_since(&last);
                 last = next;
-                let sent = peers.notify(changed).await;
+                let sent = peers.notify(changed, &last).await;
                 tracing::debug!(generation = last.generation(), ?changed, sessions = sent, "sent registry change");
             }
         }

@@ -216,13 +216,21 @@ impl Guards {
         (format!("{what} failed; reference {id}"), Some(id))
     }
 
-    /// Resource contents fit to send: text scrubbed, then capped so that all of it together
+    /// Resource contents fit to send: URIs and text scrubbed, then text capped so that all of it together
     /// fits in `ctx.max_output_bytes` (binary contents are neither). Returns whether a text was
     /// cut.
     pub fn release_contents(&self, contents: &mut [ResourceContents], ctx: &CallContext) -> bool {
         let mut remaining = ctx.max_output_bytes;
         let mut truncated = false;
         for content in contents {
+            match content {
+                ResourceContents::TextResourceContents { uri, .. }
+                | ResourceContents::BlobResourceContents { uri, .. } => {
+                    self.scrubber.scrub_string(uri);
+                }
+                // A future kind of contents: no URI known here to scrub.
+                _ => {}
+            }
             if let ResourceContents::TextResourceContents { text, .. } = content {
                 self.scrubber.scrub_string(text);
                 if text.len() <= remaining {

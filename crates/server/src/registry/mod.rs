@@ -378,7 +378,9 @@ impl Registry {
             Ok(args) => args,
             Err(err) => {
                 record.finish(Outcome::Error, false, None);
-                return Err(err);
+                // The message quotes the client's argument names.
+                let message = self.guards.scrubber().scrub(&err.to_string()).into_owned();
+                return Err(PromptError::InvalidArguments(message));
             }
         };
         let toolset = entry.toolset.as_ref();
