@@ -100,26 +100,51 @@ pub async fn follow(
 /// Standalone there is one replica and `leading` is always true; in a cluster it follows the
 /// scheduler Lease, so a new leader takes over within the Lease duration and a replica that
 /// loses it stops starting runs at once.
-pub async fn lead(
-    factory: Factory,
+pub async fn lead(factory: Factory, leading: watch::Receiver<bool>, shutdown: CancellationToken) {
+    lead_with(leading, shutdown, |term| {
+        let factory = factory.clone();
+        async move { factory.run(term).await }
+    })
+    .await;
+}
+
+/// The leadership loop of [`lead`]: `start(term)` runs while `leading` is true and is
+/// cancelled through `term` when leadership is lost (then started again when it returns).
+///
+/// A `leading` whose sender is gone keeps its last value for good — standalone, where it is
+/// `true` from the start — so a closed channel means "no change", never "lost".
+async fn lead_with<F, Fut>(
     mut leading: watch::Receiver<bool>,
     shutdown: CancellationToken,
-) {
+    mut start: F,
+) where
+    F: FnMut(CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
-        if !*leading.borrow_and_update() {
+        while !*leading.borrow_and_update() {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 changed = leading.changed() => {
                     if changed.is_err() {
                         return;
                     }
-                    continue;
                 }
             }
         }
         let term = shutdown.child_token();
-        let run = factory.run(term.clone());
+        let run = start(term.clone());
         tokio::pin!(run);
+        let lost = async {
+            loop {
+                if leading.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                if !*leading.borrow_and_update() {
+                    return;
+                }
+            }
+        };
         tokio::select! {
             () = &mut run => return,
             () = shutdown.cancelled() => {
@@ -127,11 +152,77 @@ pub async fn lead(
                 let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
                 return;
             }
-            _ = leading.changed() => {
+            () = lost => {
                 tracing::info!("scheduler Lease lost: no new runs start here");
                 term.cancel();
                 let _ = tokio::time::timeout(Duration::from_secs(10), run).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use super::*;
+
+    /// Starts a scheduler that runs until cancelled, counting its starts.
+    fn counting(
+        starts: &Arc<AtomicUsize>,
+    ) -> impl FnMut(CancellationToken) -> futures::future::BoxFuture<'static, ()> + use<> {
+        let starts = starts.clone();
+        move |term: CancellationToken| {
+            starts.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move { term.cancelled().await })
+        }
+    }
+
+    /// Waits (up to 5 s) until `starts` reaches `n`, then a little longer to see it stay.
+    async fn settles_at(starts: &AtomicUsize, n: usize) {
+        for _ in 0..500 {
+            if starts.load(Ordering::SeqCst) >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A restart loop would count on within this window.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(starts.load(Ordering::SeqCst), n);
+    }
+
+    #[tokio::test]
+    async fn a_closed_leading_channel_keeps_its_value_and_runs_once() {
+        let (tx, rx) = watch::channel(true);
+        drop(tx);
+        let starts = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(lead_with(rx, shutdown.clone(), counting(&starts)));
+        settles_at(&starts, 1).await;
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn losing_and_regaining_the_lease_restarts_the_scheduler() {
+        let (tx, rx) = watch::channel(false);
+        let starts = Arc::new(AtomicUsize::new(0));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(lead_with(rx, shutdown.clone(), counting(&starts)));
+        settles_at(&starts, 0).await;
+        tx.send(true).unwrap();
+        settles_at(&starts, 1).await;
+        // Renewing (true again) is no change of leadership.
+        tx.send(true).unwrap();
+        settles_at(&starts, 1).await;
+        tx.send(false).unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(true).unwrap();
+        settles_at(&starts, 2).await;
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }
