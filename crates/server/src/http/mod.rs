@@ -118,13 +118,16 @@ pub fn router(
             .with_json_response(true);
         let service =
             StreamableHttpService::new(factory, Arc::new(NeverSessionManager::default()), config);
-        (Router::new().route_service("/mcp", service), None)
+        (
+            Router::new().route_service("/mcp", Shared::new(service)),
+            None,
+        )
     } else {
         let manager = Arc::new(LocalSessionManager::default());
         let owners = sessions::SessionOwners::new(manager.clone(), auth.clone());
         let service = StreamableHttpService::new(factory, manager, config);
         (
-            Router::new().route_service("/mcp", service),
+            Router::new().route_service("/mcp", Shared::new(service)),
             Some(Arc::new(owners)),
         )
     };
@@ -169,6 +172,48 @@ pub fn router(
             debug::router(registry, settings, desired, auth.clone()),
             auth,
         ))
+}
+
+/// rmcp's Streamable HTTP service behind an `Arc`.
+///
+/// axum clones a route's service for every request, and `StreamableHttpService::call` clones
+/// it once more; each clone copies its configuration (the allowed-host list, a cancellation
+/// token). Through this wrapper a request costs one reference count and goes straight to
+/// `StreamableHttpService::handle`, which takes `&self`.
+struct Shared<S, M>(Arc<StreamableHttpService<S, M>>);
+
+impl<S, M> Shared<S, M> {
+    fn new(service: StreamableHttpService<S, M>) -> Self {
+        Self(Arc::new(service))
+    }
+}
+
+impl<S, M> Clone for Shared<S, M> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<S, M> tower_service::Service<Request> for Shared<S, M>
+where
+    S: rmcp::ServerHandler + Send + 'static,
+    M: rmcp::transport::streamable_http_server::SessionManager,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let service = self.0.clone();
+        Box::pin(async move { Ok(service.handle(request).await.map(Body::new)) })
+    }
 }
 
 async fn alive() -> &'static str {
@@ -253,18 +298,20 @@ async fn guard_json_body(State(max_bytes): State<usize>, request: Request, next:
             };
         }
     };
+    // rmcp parses the body; only when it refuses it (415) is it parsed here again, to tell
+    // JSON that is not JSON-RPC from text that is not JSON — no second parse of good requests.
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes.clone())))
+        .await;
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
     if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             -32700,
             format!("Parse error: the request body is not valid JSON: {err}"),
         );
-    }
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        return response;
     }
     // The content type is JSON and the body parses, so rmcp's 415 means the body is not a
     // JSON-RPC message it accepts; its text says why.
