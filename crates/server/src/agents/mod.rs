@@ -163,6 +163,8 @@ async fn lead_with<F, Fut>(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use std::sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},

@@ -187,6 +187,20 @@ impl McpHandler {
             .into_owned()
     }
 
+    /// The items of `list` whose toolset (`key_of`) `identity` may read, for a list answer.
+    fn readable<'s, T: Clone>(
+        &self,
+        identity: &Identity,
+        snapshot: &'s Snapshot,
+        list: &'s [T],
+        key_of: impl Fn(&'s T) -> Option<&'s ToolsetKey>,
+    ) -> Vec<T> {
+        list.iter()
+            .filter(|item| key_of(item).is_some_and(|key| self.may_read(identity, snapshot, key)))
+            .cloned()
+            .collect()
+    }
+
     /// Whether `identity` may read the resource `uri` (it is served and readable to it).
     fn may_read_resource(&self, identity: &Identity, uri: &str) -> bool {
         let snapshot = self.shared.registry.snapshot();
@@ -335,16 +349,9 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListResourcesResult, ErrorData> {
         let identity = caller(&context);
         let snapshot = self.shared.registry.snapshot();
-        let resources = snapshot
-            .resources()
-            .iter()
-            .filter(|r| {
-                snapshot
-                    .resource_key(&r.uri)
-                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
-            })
-            .cloned()
-            .collect();
+        let resources = self.readable(identity, &snapshot, snapshot.resources(), |r| {
+            snapshot.resource_key(&r.uri)
+        });
         Ok(ListResourcesResult::with_all_items(resources))
     }
 
@@ -355,16 +362,9 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let identity = caller(&context);
         let snapshot = self.shared.registry.snapshot();
-        let templates = snapshot
-            .resource_templates()
-            .iter()
-            .filter(|t| {
-                snapshot
-                    .template_key(&t.uri_template)
-                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
-            })
-            .cloned()
-            .collect();
+        let templates = self.readable(identity, &snapshot, snapshot.resource_templates(), |t| {
+            snapshot.template_key(&t.uri_template)
+        });
         Ok(ListResourceTemplatesResult::with_all_items(templates))
     }
 
@@ -427,16 +427,9 @@ impl ServerHandler for McpHandler {
     ) -> Result<ListPromptsResult, ErrorData> {
         let identity = caller(&context);
         let snapshot = self.shared.registry.snapshot();
-        let prompts = snapshot
-            .prompts()
-            .iter()
-            .filter(|p| {
-                snapshot
-                    .prompt_owner(&p.name)
-                    .is_some_and(|key| self.may_read(identity, &snapshot, key))
-            })
-            .cloned()
-            .collect();
+        let prompts = self.readable(identity, &snapshot, snapshot.prompts(), |p| {
+            snapshot.prompt_owner(&p.name)
+        });
         Ok(ListPromptsResult::with_all_items(prompts))
     }
 
