@@ -7,12 +7,11 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{SystemTime, UNIX_EPOCH},
 };
 
 use aws_lc_rs::{
@@ -27,11 +26,7 @@ use axum::{Json, Router, extract::State, routing::get};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use futures::future::BoxFuture;
 use linkmcp_api::server::{ApiKeysSpec, AuthSpec, OidcSpec, ToolScope};
-use linkmcp_server::{
-    Server, Settings,
-    auth::{Auth, AuthConfig},
-    registry::Registry,
-};
+use linkmcp_server::auth::{Auth, AuthConfig};
 use linkmcp_toolsets::{CallContext, NoArgs, ToolDef, Toolset, credentials::Credentials, output};
 use rmcp::{
     RoleClient, ServiceError, ServiceExt,
@@ -46,58 +41,27 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+
+mod support;
+
+use support::{TestServer, connect, connect_with_key, http};
 
 // ---- the server ----
 
-struct TestServer {
-    addr: SocketAddr,
-    auth: Arc<Auth>,
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
+/// A server with `auth` and the [`Tools`] registered as `link/test`.
+async fn start_server(auth: AuthConfig) -> TestServer {
+    start_server_with(auth, false).await
 }
 
-impl TestServer {
-    async fn start(auth: AuthConfig) -> Self {
-        Self::start_with(auth, false).await
-    }
-
-    async fn start_with(auth: AuthConfig, stateless: bool) -> Self {
-        let settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            stateless,
-            auth,
-            ..Settings::default()
-        };
-        let registry = Arc::new(Registry::new());
-        registry.insert("link/test", Tools::new()).unwrap();
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(&settings, registry, shutdown.clone())
-            .await
-            .expect("server binds");
-        let addr = server.local_addr();
-        let auth = server.auth().clone();
-        let task = tokio::spawn(server.run());
-        Self {
-            addr,
-            auth,
-            shutdown,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .expect("server task")
-            .expect("server ends without error");
-    }
+async fn start_server_with(auth: AuthConfig, stateless: bool) -> TestServer {
+    TestServer::builder()
+        .settings(|s| {
+            s.stateless = stateless;
+            s.auth = auth;
+        })
+        .toolset("link/test", Tools::new())
+        .start()
+        .await
 }
 
 /// `whoami` (a read tool answering the caller's identity) and `pg_execute` (a write tool).
@@ -184,10 +148,6 @@ fn oidc(issuer: &Issuer) -> AuthConfig {
 
 // ---- clients ----
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
 fn initialize_body() -> Value {
     json!({
         "jsonrpc": "2.0",
@@ -237,20 +197,6 @@ async fn assert_invalid_token(response: reqwest::Response, description: &str) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"], "invalid_token");
     assert_eq!(body["error_description"], description);
-}
-
-async fn connect(server: &TestServer, token: &str) -> RunningService<RoleClient, ()> {
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(token);
-    ().serve(StreamableHttpClientTransport::from_config(config))
-        .await
-        .expect("client initializes")
-}
-
-async fn connect_anonymously(server: &TestServer) -> RunningService<RoleClient, ()> {
-    ().serve(StreamableHttpClientTransport::from_uri(server.url("/mcp")))
-        .await
-        .expect("client initializes")
 }
 
 async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
@@ -471,7 +417,7 @@ impl Drop for Issuer {
 
 #[tokio::test]
 async fn requests_without_credentials_get_a_bearer_challenge() {
-    let server = TestServer::start(api_keys(&[("ci", "k-ci-0123456789")])).await;
+    let server = start_server(api_keys(&[("ci", "k-ci-0123456789")])).await;
 
     let response = post(&server, None, &initialize_body())
         .send()
@@ -527,7 +473,7 @@ async fn requests_without_credentials_get_a_bearer_challenge() {
 
 #[tokio::test]
 async fn a_wrong_key_is_an_invalid_token_and_is_never_echoed() {
-    let server = TestServer::start(api_keys(&[("ci", "k-ci-0123456789")])).await;
+    let server = start_server(api_keys(&[("ci", "k-ci-0123456789")])).await;
 
     let response = post(&server, Some("k-ci-012345678"), &initialize_body())
         .send()
@@ -561,8 +507,8 @@ async fn a_valid_key_lists_and_calls_every_tool_as_its_key_id() {
         tools: "*_execute".into(),
         scopes: vec!["db:write".into()],
     }];
-    let server = TestServer::start(config).await;
-    let client = connect(&server, "k-ci-0123456789").await;
+    let server = start_server(config).await;
+    let client = connect_with_key(&server, "k-ci-0123456789").await;
 
     assert_eq!(
         tool_names(&client).await,
@@ -579,9 +525,9 @@ async fn a_valid_key_lists_and_calls_every_tool_as_its_key_id() {
 
 #[tokio::test]
 async fn two_keys_are_valid_at_once_and_a_rotation_applies_to_open_sessions() {
-    let server = TestServer::start(api_keys(&[("old", "k-old-aaaa"), ("new", "k-new-bbbb")])).await;
-    let old = connect(&server, "k-old-aaaa").await;
-    let new = connect(&server, "k-new-bbbb").await;
+    let server = start_server(api_keys(&[("old", "k-old-aaaa"), ("new", "k-new-bbbb")])).await;
+    let old = connect_with_key(&server, "k-old-aaaa").await;
+    let new = connect_with_key(&server, "k-new-bbbb").await;
     assert_eq!(call_text(&old, "whoami").await, "apikey:old");
     assert_eq!(call_text(&new, "whoami").await, "apikey:new");
 
@@ -622,11 +568,11 @@ async fn two_keys_are_valid_at_once_and_a_rotation_applies_to_open_sessions() {
 async fn allow_unauthenticated_serves_anonymous_but_refuses_bad_credentials() {
     let mut config = api_keys(&[("ci", "k-ci-0123456789")]);
     config.spec.allow_unauthenticated = true;
-    let server = TestServer::start(config).await;
+    let server = start_server(config).await;
 
-    let anonymous = connect_anonymously(&server).await;
+    let anonymous = connect(&server).await;
     assert_eq!(call_text(&anonymous, "whoami").await, "anonymous");
-    let keyed = connect(&server, "k-ci-0123456789").await;
+    let keyed = connect_with_key(&server, "k-ci-0123456789").await;
     assert_eq!(call_text(&keyed, "whoami").await, "apikey:ci");
 
     let response = post(&server, Some("k-bad"), &initialize_body())
@@ -642,7 +588,7 @@ async fn allow_unauthenticated_serves_anonymous_but_refuses_bad_credentials() {
 
 #[tokio::test]
 async fn without_any_auth_configured_everyone_is_refused() {
-    let server = TestServer::start(AuthConfig::default()).await;
+    let server = start_server(AuthConfig::default()).await;
     for token in [None, Some("k-anything")] {
         let response = post(&server, token, &initialize_body())
             .send()
@@ -663,7 +609,7 @@ async fn without_any_auth_configured_everyone_is_refused() {
     server
         .auth
         .update(&api_key_spec(), &credentials(&[("ci", "k-ci-0123456789")]));
-    let client = connect(&server, "k-ci-0123456789").await;
+    let client = connect_with_key(&server, "k-ci-0123456789").await;
     assert_eq!(call_text(&client, "whoami").await, "apikey:ci");
     client.cancel().await.unwrap();
     server.stop().await;
@@ -676,10 +622,10 @@ async fn jwts_signed_by_the_issuers_keys_are_accepted() {
     let rsa = SigningKey::rsa("rsa-1");
     let ec = SigningKey::ec("ec-1");
     let issuer = Issuer::start(&[&rsa, &ec]).await;
-    let server = TestServer::start(oidc(&issuer)).await;
+    let server = start_server(oidc(&issuer)).await;
 
     let token = rsa.sign(&claims(&issuer, "alice", "openid mcp:tools"));
-    let client = connect(&server, &token).await;
+    let client = connect_with_key(&server, &token).await;
     assert_eq!(call_text(&client, "whoami").await, "jwt:alice");
     client.cancel().await.unwrap();
 
@@ -687,7 +633,7 @@ async fn jwts_signed_by_the_issuers_keys_are_accepted() {
     es["aud"] = json!(["account", "other-api"]);
     es["preferred_username"] = json!("bob@example.com");
     let token = ec.sign(&es);
-    let client = connect(&server, &token).await;
+    let client = connect_with_key(&server, &token).await;
     assert_eq!(call_text(&client, "whoami").await, "jwt:bob");
 
     // Discovery and keys were fetched once, not per request.
@@ -709,7 +655,7 @@ async fn jwts_signed_by_the_issuers_keys_are_accepted() {
 async fn expired_and_not_yet_valid_jwts_are_invalid_tokens() {
     let key = SigningKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;
-    let server = TestServer::start(oidc(&issuer)).await;
+    let server = start_server(oidc(&issuer)).await;
 
     let mut expired = claims(&issuer, "alice", "");
     expired["exp"] = json!(now() - 120);
@@ -743,7 +689,7 @@ async fn wrong_audience_issuer_signature_or_algorithm_is_refused() {
     let key = SigningKey::rsa("rsa-1");
     let stranger = SigningKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;
-    let server = TestServer::start(oidc(&issuer)).await;
+    let server = start_server(oidc(&issuer)).await;
     let send = |token: String| post(&server, Some(&token), &initialize_body()).send();
 
     let mut other_audience = claims(&issuer, "alice", "");
@@ -810,7 +756,7 @@ async fn an_issuer_configured_with_a_trailing_slash_matches_its_tokens() {
     if let Some(oidc) = config.spec.oidc.as_mut() {
         oidc.issuer.push('/');
     }
-    let server = TestServer::start(config).await;
+    let server = start_server(config).await;
     let token = key.sign(&claims(&issuer, "alice", ""));
     let response = post(&server, Some(&token), &initialize_body())
         .send()
@@ -826,7 +772,7 @@ async fn a_rotated_signing_key_is_fetched_once_for_its_new_kid() {
     let first = SigningKey::rsa("key-1");
     let second = SigningKey::ec("key-2");
     let issuer = Issuer::start(&[&first]).await;
-    let server = TestServer::start(oidc(&issuer)).await;
+    let server = start_server(oidc(&issuer)).await;
     let send = |token: String| post(&server, Some(&token), &initialize_body()).send();
 
     assert_eq!(
@@ -886,7 +832,7 @@ async fn an_unreachable_issuer_is_a_401_and_the_server_keeps_serving() {
         jwks_uri: None,
         identity_claim: "sub".into(),
     });
-    let server = TestServer::start(config).await;
+    let server = start_server(config).await;
 
     let token = key.sign(&json!({"iss": url, "aud": "linkmcp", "sub": "alice",
                                  "exp": now() + 300}));
@@ -901,7 +847,7 @@ async fn an_unreachable_issuer_is_a_401_and_the_server_keeps_serving() {
         )
         .await;
     }
-    let client = connect(&server, "k-ci-0123456789").await;
+    let client = connect_with_key(&server, "k-ci-0123456789").await;
     assert_eq!(call_text(&client, "whoami").await, "apikey:ci");
     client.cancel().await.unwrap();
     server.stop().await;
@@ -915,7 +861,7 @@ async fn a_missing_required_scope_is_403_insufficient_scope() {
     let issuer = Issuer::start(&[&key]).await;
     let mut config = oidc(&issuer);
     config.spec.required_scopes = vec!["mcp:tools".into()];
-    let server = TestServer::start(config).await;
+    let server = start_server(config).await;
 
     let weak = key.sign(&claims(&issuer, "alice", "openid profile"));
     let response = post(&server, Some(&weak), &initialize_body())
@@ -935,7 +881,7 @@ async fn a_missing_required_scope_is_403_insufficient_scope() {
     // `scp` as an array counts as well as `scope`.
     let mut scp = claims(&issuer, "alice", "openid");
     scp["scp"] = json!(["mcp:tools"]);
-    let client = connect(&server, &key.sign(&scp)).await;
+    let client = connect_with_key(&server, &key.sign(&scp)).await;
     assert_eq!(call_text(&client, "whoami").await, "jwt:alice");
     client.cancel().await.unwrap();
     server.stop().await;
@@ -950,10 +896,10 @@ async fn tool_scopes_hide_tools_from_tools_list_and_refuse_their_calls() {
         tools: "*_execute".into(),
         scopes: vec!["db:write".into()],
     }];
-    let server = TestServer::start(config).await;
+    let server = start_server(config).await;
 
     let reader_token = key.sign(&claims(&issuer, "reader", "mcp:tools db:read"));
-    let reader = connect(&server, &reader_token).await;
+    let reader = connect_with_key(&server, &reader_token).await;
     assert_eq!(tool_names(&reader).await, ["ping", "server_info", "whoami"]);
     let err = reader
         .call_tool(CallToolRequestParams::new("pg_execute"))
@@ -965,7 +911,7 @@ async fn tool_scopes_hide_tools_from_tools_list_and_refuse_their_calls() {
     // The session is still usable for what the reader may do.
     assert_eq!(call_text(&reader, "whoami").await, "jwt:reader");
 
-    let writer = connect(
+    let writer = connect_with_key(
         &server,
         &key.sign(&claims(&issuer, "writer", "mcp:tools db:write")),
     )
@@ -994,7 +940,7 @@ async fn a_refused_tool_call_names_the_missing_scope_over_raw_http() {
         tools: "pg_*".into(),
         scopes: vec!["db:write".into(), "pg".into()],
     }];
-    let server = TestServer::start_with(config, true).await;
+    let server = start_server_with(config, true).await;
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
                       "params": {"name": "pg_execute", "arguments": {}}});
 
@@ -1117,7 +1063,7 @@ async fn session_refusals(server: &TestServer) -> String {
 
 #[tokio::test]
 async fn a_session_serves_only_the_identity_that_opened_it() {
-    let server = TestServer::start(api_keys(&[("a", "k-a-1111"), ("b", "k-b-2222")])).await;
+    let server = start_server(api_keys(&[("a", "k-a-1111"), ("b", "k-b-2222")])).await;
     let session = open_session(&server, "k-a-1111").await;
 
     // Another valid key cannot use the session: 404 as for an unknown session, the very same
@@ -1192,7 +1138,7 @@ async fn a_session_serves_only_the_identity_that_opened_it() {
 async fn a_refreshed_jwt_of_the_same_subject_keeps_its_session() {
     let key = SigningKey::rsa("rsa-1");
     let issuer = Issuer::start(&[&key]).await;
-    let server = TestServer::start(oidc(&issuer)).await;
+    let server = start_server(oidc(&issuer)).await;
     let first = key.sign(&claims(&issuer, "alice", "mcp"));
     let session = open_session(&server, &first).await;
 

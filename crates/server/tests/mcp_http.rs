@@ -3,10 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
-use linkmcp_server::{Server, Settings, registry::Registry};
 use linkmcp_toolsets::{CallContext, ToolDef, Toolset, output, parse_args};
 use rmcp::{
     ClientHandler, RoleClient, ServiceError, ServiceExt,
@@ -14,62 +13,16 @@ use rmcp::{
         CallToolRequestParams, CallToolResult, ErrorCode, JsonObject, ProtocolVersion,
         ServerNotification, SubscriptionFilter, Tool,
     },
-    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService},
+    service::{ClientLifecycleMode, ClientServiceExt, NotificationContext},
     transport::StreamableHttpClientTransport,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::{sync::mpsc, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc;
 
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
 
-struct TestServer {
-    addr: SocketAddr,
-    registry: Arc<Registry>,
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-}
-
-impl TestServer {
-    async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..Settings::default()
-        };
-        configure(&mut settings);
-        let registry = Arc::new(Registry::new());
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(&settings, registry.clone(), shutdown.clone())
-            .await
-            .expect("server binds");
-        let addr = server.local_addr();
-        let task = tokio::spawn(server.run());
-        Self {
-            addr,
-            registry,
-            shutdown,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .expect("server task")
-            .expect("server ends without error");
-    }
-}
+use support::{TestServer, WAIT, args, connect, http, text};
 
 /// A small toolset registered by the tests: `echo` (typed arguments), `slow`, `explode`.
 struct TestToolset {
@@ -133,15 +86,6 @@ impl ClientHandler for Notified {
     }
 }
 
-async fn connect(server: &TestServer) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
-    ().serve(transport).await.expect("client initializes")
-}
-
-fn text(result: &CallToolResult) -> &str {
-    &result.content[0].as_text().expect("text content").text
-}
-
 fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
     tools
         .iter()
@@ -151,10 +95,6 @@ fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
 
 fn names(tools: &[Tool]) -> Vec<&str> {
     tools.iter().map(|t| t.name.as_ref()).collect()
-}
-
-fn args(value: Value) -> JsonObject {
-    value.as_object().cloned().unwrap()
 }
 
 #[tokio::test]
@@ -453,10 +393,6 @@ async fn shutdown_lets_a_running_call_finish() {
 }
 
 // ---- raw HTTP ----
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 fn initialize_body(version: &str) -> Value {
     json!({

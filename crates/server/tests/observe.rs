@@ -6,110 +6,58 @@
 use std::{
     collections::BTreeMap,
     io::Write,
-    net::SocketAddr,
     path::PathBuf,
     sync::{Arc, LazyLock, Mutex},
-    time::Duration,
 };
 
 use futures::future::BoxFuture;
 use linkmcp_server::{
-    Server, Settings, SourceKind,
-    registry::Registry,
+    Settings, SourceKind,
     source::{DesiredState, LinkState},
 };
 use linkmcp_toolsets::{
     CallContext, NoArgs, ToolDef, Toolset, credentials::Credentials, output, parse_args,
 };
 use rmcp::{
-    RoleClient, ServiceExt,
+    RoleClient,
     model::{CallToolRequestParams, CallToolResult, JsonObject},
     service::RunningService,
-    transport::StreamableHttpClientTransport,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::{sync::watch, task::JoinHandle};
-use tokio_util::sync::CancellationToken;
+
+mod support;
+
+use support::{TestServer, connect, http, text};
 
 /// The password of the link the test state declares.
 const SECRET: &str = "pg-Sup3r-s3cret";
 
-struct TestServer {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
-    /// Keeps the desired state alive while the server follows it.
-    _state: Option<watch::Sender<Arc<DesiredState>>>,
+/// A server with the [`Fixture`] registered as `link/fixture`, logging to [`LOG`].
+async fn start_server(configure: impl FnOnce(&mut Settings)) -> TestServer {
+    capture_logs();
+    TestServer::builder()
+        .settings(configure)
+        .toolset("link/fixture", Fixture::new())
+        .start()
+        .await
 }
 
-impl TestServer {
-    async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        capture_logs();
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            ..Settings::default()
-        };
-        configure(&mut settings);
-        let registry = Arc::new(Registry::new());
-        registry.insert("link/fixture", Fixture::new()).unwrap();
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(&settings, registry.clone(), shutdown.clone())
-            .await
-            .expect("server binds");
-        let addr = server.local_addr();
-        let task = tokio::spawn(server.run());
-        Self {
-            addr,
-            shutdown,
-            task,
-            _state: None,
-        }
-    }
-
-    /// A server following a desired state whose link has the password [`SECRET`].
-    async fn start_with_secret(configure: impl FnOnce(&mut Settings)) -> Self {
-        capture_logs();
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            source: SourceKind::Manifests,
-            ..Settings::default()
-        };
-        configure(&mut settings);
-        let registry = Arc::new(Registry::new());
-        registry.insert("link/fixture", Fixture::new()).unwrap();
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(&settings, registry.clone(), shutdown.clone())
-            .await
-            .expect("server binds");
-        let (tx, rx) = watch::channel(Arc::new(state_with_secret()));
-        server.follow_state(rx);
-        assert!(
-            !registry.guards().scrubber().is_empty(),
-            "the state's secrets are loaded before the server answers"
-        );
-        let addr = server.local_addr();
-        let task = tokio::spawn(server.run());
-        Self {
-            addr,
-            shutdown,
-            task,
-            _state: Some(tx),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .expect("server task")
-            .expect("server ends without error");
-    }
+/// As [`start_server`], following a desired state whose link has the password [`SECRET`].
+async fn start_server_with_secret(configure: impl FnOnce(&mut Settings)) -> TestServer {
+    capture_logs();
+    let server = TestServer::builder()
+        .settings(|s| s.source = SourceKind::Manifests)
+        .settings(configure)
+        .toolset("link/fixture", Fixture::new())
+        .follow_state(state_with_secret())
+        .start()
+        .await;
+    assert!(
+        !server.registry.guards().scrubber().is_empty(),
+        "the state's secrets are loaded before the server answers"
+    );
+    server
 }
 
 fn state_with_secret() -> DesiredState {
@@ -196,11 +144,6 @@ impl Toolset for Fixture {
     }
 }
 
-async fn connect(server: &TestServer) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
-    ().serve(transport).await.expect("client initializes")
-}
-
 async fn mcp_call(
     client: &RunningService<RoleClient, ()>,
     name: &'static str,
@@ -211,14 +154,6 @@ async fn mcp_call(
         params = params.with_arguments(args);
     }
     client.call_tool(params).await.unwrap()
-}
-
-fn text(result: &CallToolResult) -> &str {
-    &result.content[0].as_text().expect("text content").text
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 /// POSTs `body` as JSON to the REST call endpoint of `tool`; returns status and body.
@@ -251,7 +186,7 @@ fn has_line(text: &str, line: &str) -> bool {
 
 #[tokio::test]
 async fn metrics_count_calls_sessions_and_the_registry() {
-    let server = TestServer::start_with(|_| {}).await;
+    let server = start_server(|_| {}).await;
     let client = connect(&server).await;
     assert_eq!(text(&mcp_call(&client, "ping", Value::Null).await), "pong");
     mcp_call(&client, "fail", Value::Null).await;
@@ -278,7 +213,7 @@ async fn metrics_count_calls_sessions_and_the_registry() {
 
 #[tokio::test]
 async fn known_secrets_are_scrubbed_over_mcp_and_rest() {
-    let server = TestServer::start_with_secret(|_| {}).await;
+    let server = start_server_with_secret(|_| {}).await;
     let client = connect(&server).await;
 
     let result = mcp_call(&client, "leak", Value::Null).await;
@@ -321,7 +256,7 @@ async fn known_secrets_are_scrubbed_over_mcp_and_rest() {
 
 #[tokio::test]
 async fn over_long_results_are_truncated_and_marked() {
-    let server = TestServer::start_with(|s| s.limits.max_output_bytes = 2048).await;
+    let server = start_server(|s| s.limits.max_output_bytes = 2048).await;
     let client = connect(&server).await;
 
     let result = mcp_call(&client, "big", json!({"bytes": 10_000})).await;
@@ -349,7 +284,7 @@ async fn over_long_results_are_truncated_and_marked() {
 
 #[tokio::test]
 async fn mask_error_details_hides_tool_errors() {
-    let server = TestServer::start_with(|s| s.mask_error_details = true).await;
+    let server = start_server(|s| s.mask_error_details = true).await;
     let client = connect(&server).await;
 
     let failed = mcp_call(&client, "fail", Value::Null).await;
@@ -380,7 +315,7 @@ async fn mask_error_details_hides_tool_errors() {
 
 #[tokio::test]
 async fn the_rate_limit_refuses_the_call_over_the_limit() {
-    let server = TestServer::start_with(|s| s.calls_per_minute_per_tool = Some(3)).await;
+    let server = start_server(|s| s.calls_per_minute_per_tool = Some(3)).await;
     let client = connect(&server).await;
 
     for call in 1..=3 {
@@ -417,7 +352,7 @@ async fn the_rate_limit_refuses_the_call_over_the_limit() {
 
 #[tokio::test]
 async fn rest_lists_and_calls_tools() {
-    let server = TestServer::start_with(|_| {}).await;
+    let server = start_server(|_| {}).await;
     let http = http();
 
     let listed: Value = http
@@ -515,7 +450,7 @@ async fn rest_applies_the_tool_scopes() {
     use linkmcp_api::server::{ApiKeysSpec, AuthSpec, ToolScope};
     use linkmcp_server::auth::AuthConfig;
 
-    let server = TestServer::start_with(|s| {
+    let server = start_server(|s| {
         s.auth = AuthConfig {
             spec: AuthSpec {
                 api_keys: Some(ApiKeysSpec {
@@ -595,7 +530,7 @@ async fn rest_applies_the_tool_scopes() {
 
 #[tokio::test]
 async fn rest_bodies_over_the_limit_are_refused() {
-    let server = TestServer::start_with(|s| s.max_request_body_bytes = 1024).await;
+    let server = start_server(|s| s.max_request_body_bytes = 1024).await;
     let (status, body) = rest_call(&server, "echo", json!({"text": "x".repeat(4096)})).await;
     assert_eq!(status, 413);
     assert!(body["error"].is_string(), "{body}");
@@ -608,7 +543,7 @@ fn openapi_file() -> PathBuf {
 
 #[tokio::test]
 async fn openapi_is_served_and_matches_the_checked_in_copy() {
-    let server = TestServer::start_with(|_| {}).await;
+    let server = start_server(|_| {}).await;
     let served: Value = http()
         .get(server.url("/api/v1/openapi.json"))
         .send()
@@ -652,7 +587,7 @@ async fn openapi_is_served_and_matches_the_checked_in_copy() {
 
 #[tokio::test]
 async fn debug_info_reports_version_source_and_tools() {
-    let server = TestServer::start_with(|s| {
+    let server = start_server(|s| {
         s.source = SourceKind::Kubernetes;
         s.calls_per_minute_per_tool = Some(60);
     })
@@ -694,9 +629,10 @@ impl Write for Captured {
 }
 
 /// The log of this test binary, as JSON lines. Installed as the global subscriber before any
-/// server starts (every test goes through [`TestServer`]), so that no call site is ever
-/// registered without it: a thread-local subscriber would race with the other tests' threads
-/// over tracing's cached call-site interest.
+/// server starts (every test starts its server through [`start_server`] or
+/// [`start_server_with_secret`]), so that no call site is ever registered without it: a
+/// thread-local subscriber would race with the other tests' threads over tracing's cached
+/// call-site interest.
 static LOG: LazyLock<Captured> = LazyLock::new(|| {
     let captured = Captured::default();
     let writer = captured.clone();
@@ -727,7 +663,7 @@ impl Captured {
 
 #[tokio::test]
 async fn every_call_writes_one_audit_line() {
-    let server = TestServer::start_with_secret(|s| s.limits.max_output_bytes = 1024).await;
+    let server = start_server_with_secret(|s| s.limits.max_output_bytes = 1024).await;
     // The other tests of this binary write audit lines too: these calls are told apart by a
     // marker in their arguments and an unknown tool name of their own.
     let marker = "audit-marker-7f3a";

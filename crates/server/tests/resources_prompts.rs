@@ -4,12 +4,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use futures::future::BoxFuture;
 use linkmcp_api::server::{ApiKeysSpec, AuthSpec, ToolScope};
 use linkmcp_server::{
-    Server, Settings,
+    Settings,
     auth::AuthConfig,
     mcp::CallLimits,
     registry::{Registry, ToolsetKey},
@@ -33,19 +33,14 @@ use rmcp::{
         UnsubscribeRequestParams,
     },
     service::{ClientLifecycleMode, ClientServiceExt, NotificationContext, RunningService},
-    transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    },
+    transport::StreamableHttpClientTransport,
 };
 use serde_json::{Value, json};
-use tokio::{
-    sync::mpsc::{self, UnboundedReceiver},
-    task::JoinHandle,
-};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::mpsc::{self, UnboundedReceiver};
 
-/// How long a test waits for something that must happen.
-const WAIT: Duration = Duration::from_secs(5);
+mod support;
+
+use support::{TestServer, WAIT, args, connect, connect_with_key};
 
 /// How long a test watches for a notification that must NOT arrive. A bounded negative check:
 /// it cannot prove absence, but the server sends every notification of one registry change
@@ -82,56 +77,23 @@ const API_KEY: &str = "k-ci-0123456789";
 
 // ---- the server ----
 
-struct TestServer {
-    addr: SocketAddr,
-    registry: Arc<Registry>,
-    shutdown: CancellationToken,
-    task: JoinHandle<anyhow::Result<()>>,
+/// A server with the [`Fixture`] registered as `link/fixture` and [`SECRET`] known to the
+/// scrubber.
+async fn start_server() -> TestServer {
+    start_server_with(|_| {}).await
 }
 
-impl TestServer {
-    async fn start() -> Self {
-        Self::start_with(|_| {}).await
-    }
-
-    /// A server with the [`Fixture`] registered as `link/fixture` and [`SECRET`] known to the
-    /// scrubber.
-    async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
-        let mut settings = Settings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            server_name: SERVER_NAME.to_owned(),
-            ..Settings::default()
-        };
-        configure(&mut settings);
-        let registry = Arc::new(Registry::new());
-        registry.insert("link/fixture", Fixture::new()).unwrap();
-        registry.guards().scrubber().set_values([SECRET]);
-        let shutdown = CancellationToken::new();
-        let server = Server::bind(&settings, registry.clone(), shutdown.clone())
-            .await
-            .expect("server binds");
-        let addr = server.local_addr();
-        let task = tokio::spawn(server.run());
-        Self {
-            addr,
-            registry,
-            shutdown,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .expect("server stops after shutdown")
-            .expect("server task")
-            .expect("server ends without error");
-    }
+/// As [`start_server`], with the settings `configure` makes.
+async fn start_server_with(configure: impl FnOnce(&mut Settings)) -> TestServer {
+    TestServer::builder()
+        .settings(|s| s.server_name = SERVER_NAME.to_owned())
+        .settings(configure)
+        .toolset("link/fixture", Fixture::new())
+        .registry(|r| {
+            r.guards().scrubber().set_values([SECRET]);
+        })
+        .start()
+        .await
 }
 
 // ---- toolsets ----
@@ -377,18 +339,6 @@ impl Toolset for ToolOnly {
 
 // ---- clients ----
 
-async fn connect(server: &TestServer) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
-    ().serve(transport).await.expect("client initializes")
-}
-
-async fn connect_with_key(server: &TestServer, key: &str) -> RunningService<RoleClient, ()> {
-    let config = StreamableHttpClientTransportConfig::with_uri(server.url("/mcp")).auth_header(key);
-    ().serve(StreamableHttpClientTransport::from_config(config))
-        .await
-        .expect("client initializes")
-}
-
 /// A notification a session client received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Note {
@@ -482,10 +432,6 @@ async fn notes_within_quiet(rx: &mut UnboundedReceiver<Note>) -> Vec<Note> {
 
 // ---- helpers ----
 
-fn args(value: Value) -> JsonObject {
-    value.as_object().cloned().unwrap()
-}
-
 /// The JSON-RPC error of a failed request.
 fn jsonrpc_error(err: ServiceError) -> ErrorData {
     match err {
@@ -577,7 +523,7 @@ async fn prompt_names(client: &Peer<RoleClient>) -> Vec<String> {
 
 #[tokio::test]
 async fn capabilities_lists_and_reads() {
-    let server = TestServer::start().await;
+    let server = start_server().await;
     let client = connect(&server).await;
 
     let capabilities = &client.peer_info().expect("server info").capabilities;
@@ -649,7 +595,7 @@ async fn capabilities_lists_and_reads() {
 
 #[tokio::test]
 async fn unknown_uris_prompts_and_bad_arguments_are_invalid_params() {
-    let server = TestServer::start().await;
+    let server = start_server().await;
     let client = connect(&server).await;
 
     for uri in [
@@ -702,7 +648,7 @@ async fn unknown_uris_prompts_and_bad_arguments_are_invalid_params() {
 
 #[tokio::test]
 async fn prompts_return_their_substituted_messages() {
-    let server = TestServer::start().await;
+    let server = start_server().await;
     let client = connect(&server).await;
 
     let brief = client
@@ -750,7 +696,7 @@ async fn prompts_return_their_substituted_messages() {
 
 #[tokio::test]
 async fn slow_or_panicking_reads_are_errors_and_the_session_keeps_serving() {
-    let server = TestServer::start_with(|s| {
+    let server = start_server_with(|s| {
         s.limits = CallLimits {
             timeout: Duration::from_millis(300),
             ..CallLimits::default()
@@ -793,7 +739,7 @@ async fn slow_or_panicking_reads_are_errors_and_the_session_keeps_serving() {
 
 #[tokio::test]
 async fn known_secrets_are_scrubbed_from_resources_and_prompts() {
-    let server = TestServer::start().await;
+    let server = start_server().await;
     let client = connect(&server).await;
 
     let contents = read(&client, SECRET_URI).await;
@@ -847,7 +793,7 @@ async fn known_secrets_are_scrubbed_from_resources_and_prompts() {
 #[tokio::test]
 #[allow(deprecated)] // resources/subscribe is how sessions up to 2025-11-25 subscribe.
 async fn sessions_hear_only_of_the_lists_that_changed_and_of_subscribed_resources() {
-    let server = TestServer::start().await;
+    let server = start_server().await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let client = Recorder(tx)
         .serve(StreamableHttpClientTransport::from_uri(server.url("/mcp")))
@@ -946,7 +892,7 @@ async fn next_listen_notification(
 }
 
 async fn listeners_hear_of_prompts(stateless: bool) {
-    let server = TestServer::start_with(|s| s.stateless = stateless).await;
+    let server = start_server_with(|s| s.stateless = stateless).await;
     let client = ()
         .serve_with_lifecycle(
             StreamableHttpClientTransport::from_uri(server.url("/mcp")),
@@ -1050,7 +996,7 @@ fn scoped_auth() -> AuthConfig {
 #[tokio::test]
 #[allow(deprecated)] // resources/subscribe
 async fn callers_without_a_toolsets_scopes_see_none_of_its_resources_or_prompts() {
-    let server = TestServer::start_with(|s| s.auth = scoped_auth()).await;
+    let server = start_server_with(|s| s.auth = scoped_auth()).await;
 
     let anonymous = connect(&server).await;
     let tools: Vec<String> = anonymous
