@@ -716,3 +716,51 @@ async fn every_call_writes_one_audit_line() {
     assert_eq!(unknown["toolset"], "");
     assert_eq!(unknown["truncated"], false);
 }
+
+#[tokio::test]
+async fn resource_reads_and_prompt_requests_are_audited_with_their_method() {
+    let server = start_server(|_| {}).await;
+    let client = connect(&server).await;
+    client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "linkmcp://server/info",
+        ))
+        .await
+        .unwrap();
+    client
+        .get_prompt(rmcp::model::GetPromptRequestParams::new("linkmcp_overview"))
+        .await
+        .unwrap();
+    client.cancel().await.unwrap();
+    server.stop().await;
+
+    let lines = LOG.audit_lines();
+    let read = lines
+        .iter()
+        .map(|l| &l["fields"])
+        .find(|f| f["method"] == "resources/read" && f["tool"] == "server-info")
+        .unwrap_or_else(|| panic!("no audit line of the read: {lines:#?}"));
+    assert_eq!(read["message"], "resource read");
+    assert_eq!(read["toolset"], "core");
+    assert_eq!(read["outcome"], "ok");
+    assert!(
+        read["arguments"]
+            .as_str()
+            .is_some_and(|a| a.contains("linkmcp://server/info")),
+        "{read}"
+    );
+    let prompt = lines
+        .iter()
+        .map(|l| &l["fields"])
+        .find(|f| f["method"] == "prompts/get" && f["tool"] == "linkmcp_overview")
+        .unwrap_or_else(|| panic!("no audit line of the prompt: {lines:#?}"));
+    assert_eq!(prompt["message"], "prompt request");
+    assert_eq!(prompt["outcome"], "ok");
+    // Tool calls keep their method.
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["fields"]["message"] == "tool call")
+            .all(|l| l["fields"]["method"] == "tools/call")
+    );
+}

@@ -171,7 +171,12 @@ impl<'a> CallRecord<'a> {
             outcome = outcome.as_str(),
             truncated,
             reference,
-            "tool call"
+            "{}",
+            match self.method {
+                RESOURCES_READ => "resource read",
+                PROMPTS_GET => "prompt request",
+                _ => "tool call",
+            }
         );
     }
 }
