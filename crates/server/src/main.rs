@@ -16,6 +16,13 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc malloc: under load a call allocates and frees many small objects
+/// across the runtime's threads, where glibc's malloc took a fifth of the server's CPU. With
+/// make bench: ~20 % less CPU per call for +0.7 MiB idle RSS. Built without transparent huge
+/// pages (`no_thp`): with them its arenas cost 11 MiB more RSS, idle and under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, given) = Given::parse();
