@@ -18,6 +18,68 @@ use crate::credentials::Credentials;
 use crate::link::Governed;
 use crate::{Access, CallContext, Toolset};
 
+/// Calls one toolset's tools as a backend's tests do, keeping every result so that a last
+/// [`Caller::no_secrets`] checks all of them, error paths included.
+pub struct Caller {
+    /// The toolset called, for what a test does beside tool calls (resources, prompts).
+    pub toolset: Arc<dyn Toolset>,
+    /// The context of every call; a test may replace it (a shorter timeout).
+    pub ctx: CallContext,
+    results: Vec<CallToolResult>,
+}
+
+impl Caller {
+    /// A caller of `toolset` with the default call context (identity `test`).
+    pub fn new(toolset: Arc<dyn Toolset>) -> Self {
+        Self {
+            toolset,
+            ctx: CallContext::new("test"),
+            results: Vec::new(),
+        }
+    }
+
+    /// Calls `tool` with `args` (a JSON object, or null for none) and keeps the result.
+    pub async fn call(&mut self, tool: &str, args: Value) -> CallToolResult {
+        let args = match args {
+            Value::Object(args) => args,
+            Value::Null => JsonObject::new(),
+            other => panic!("the arguments of {tool} must be a JSON object, not {other}"),
+        };
+        let result = self.toolset.call(tool, args, &self.ctx).await;
+        self.results.push(result.clone());
+        result
+    }
+
+    /// Calls `tool`, which must succeed; returns its structured content.
+    pub async fn ok(&mut self, tool: &str, args: Value) -> Value {
+        let result = self.call(tool, args).await;
+        assert_ne!(
+            result.is_error,
+            Some(true),
+            "{tool} failed: {}",
+            result_text(&result)
+        );
+        result
+            .structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{tool} returned no structured content"))
+    }
+
+    /// Calls `tool`, which must fail; returns the error text.
+    pub async fn err(&mut self, tool: &str, args: Value) -> String {
+        let result = self.call(tool, args).await;
+        let text = result_text(&result);
+        assert_eq!(result.is_error, Some(true), "{tool} succeeded: {text}");
+        text
+    }
+
+    /// Checks that no result so far carries a value of `credentials`.
+    pub fn no_secrets(&self, credentials: &Credentials) {
+        assert!(!self.results.is_empty(), "no call was made");
+        check_no_secrets(&self.results, credentials);
+    }
+}
+
 /// All the text a client would see of a result: text content and structured content.
 pub fn result_text(result: &CallToolResult) -> String {
     let mut text: Vec<String> = result

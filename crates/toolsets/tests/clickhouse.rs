@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use linkmcp_api::McpLinkSpec;
 use linkmcp_api::link::{ClickhouseBackend, LinkLimits};
 use linkmcp_toolsets::compliance::{
-    check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
+    Caller, check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
     check_write_gating, result_text,
 };
 use linkmcp_toolsets::credentials::Credentials;
 use linkmcp_toolsets::link::LinkContext;
 use linkmcp_toolsets::{CallContext, Toolset, clickhouse};
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::JsonObject;
 use serde_json::{Value, json};
 
 /// The password of the `linkmcp` user of the test server; no output may show it.
@@ -173,52 +173,6 @@ fn args(value: Value) -> JsonObject {
     value.as_object().cloned().unwrap()
 }
 
-/// Calls tools, keeping every result for the final no-secrets check.
-struct Caller {
-    toolset: Arc<dyn Toolset>,
-    ctx: CallContext,
-    results: Vec<CallToolResult>,
-}
-
-impl Caller {
-    fn new(toolset: Arc<dyn Toolset>) -> Self {
-        Self {
-            toolset,
-            ctx: CallContext::new("test"),
-            results: Vec::new(),
-        }
-    }
-
-    async fn call(&mut self, tool: &str, value: Value) -> CallToolResult {
-        let result = self.toolset.call(tool, args(value), &self.ctx).await;
-        self.results.push(result.clone());
-        result
-    }
-
-    async fn ok(&mut self, tool: &str, value: Value) -> Value {
-        let result = self.call(tool, value).await;
-        assert_ne!(
-            result.is_error,
-            Some(true),
-            "{tool} failed: {}",
-            result_text(&result)
-        );
-        result.structured_content.clone().unwrap()
-    }
-
-    async fn err(&mut self, tool: &str, value: Value) -> String {
-        let result = self.call(tool, value).await;
-        let text = result_text(&result);
-        assert_eq!(result.is_error, Some(true), "{tool} succeeded: {text}");
-        text
-    }
-
-    fn no_secrets(&self) {
-        assert!(!self.results.is_empty());
-        check_no_secrets(&self.results, &password_only(PASSWORD));
-    }
-}
-
 #[tokio::test]
 async fn ch_tools_follow_the_compliance_rules() {
     let db = test_db("compliance").await;
@@ -303,7 +257,7 @@ async fn catalog_tools_describe_the_database() {
         .await;
     assert!(no_db.contains("database nope_db does not exist"), "{no_db}");
     assert!(no_db.contains(&db), "the databases are listed: {no_db}");
-    c.no_secrets();
+    c.no_secrets(&password_only(PASSWORD));
 }
 
 #[tokio::test]
@@ -388,7 +342,7 @@ async fn queries_return_typed_rows_and_stop_at_the_limit() {
         .err("ch_query", json!({"sql": "SELECT 1; SELECT 2"}))
         .await;
     assert!(two.contains("Multi-statements are not allowed"), "{two}");
-    c.no_secrets();
+    c.no_secrets(&password_only(PASSWORD));
 }
 
 #[tokio::test]
@@ -438,7 +392,7 @@ async fn reads_cannot_write_and_execute_can() {
         )
         .await;
     assert!(bad.contains("nowhere doesn't exist"), "{bad}");
-    c.no_secrets();
+    c.no_secrets(&password_only(PASSWORD));
 }
 
 #[tokio::test]

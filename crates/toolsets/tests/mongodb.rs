@@ -17,13 +17,13 @@ use std::time::{Duration, Instant};
 use linkmcp_api::McpLinkSpec;
 use linkmcp_api::link::{LinkLimits, MongodbBackend};
 use linkmcp_toolsets::compliance::{
-    check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
+    Caller, check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
     check_write_gating, result_text,
 };
 use linkmcp_toolsets::credentials::Credentials;
 use linkmcp_toolsets::link::LinkContext;
 use linkmcp_toolsets::{CallContext, Toolset, mongodb};
-use rmcp::model::{CallToolResult, JsonObject};
+use rmcp::model::JsonObject;
 use serde_json::{Value, json};
 
 /// The password a link carries in the wrong-password test; no output may show it.
@@ -154,46 +154,6 @@ fn secrets() -> Credentials {
 
 fn args(value: Value) -> JsonObject {
     value.as_object().cloned().unwrap()
-}
-
-struct Caller {
-    toolset: Arc<dyn Toolset>,
-    ctx: CallContext,
-    results: Vec<CallToolResult>,
-}
-
-impl Caller {
-    fn new(toolset: Arc<dyn Toolset>) -> Self {
-        Self {
-            toolset,
-            ctx: CallContext::new("test"),
-            results: Vec::new(),
-        }
-    }
-
-    async fn call(&mut self, tool: &str, value: Value) -> CallToolResult {
-        let result = self.toolset.call(tool, args(value), &self.ctx).await;
-        self.results.push(result.clone());
-        result
-    }
-
-    async fn ok(&mut self, tool: &str, value: Value) -> Value {
-        let result = self.call(tool, value).await;
-        assert_ne!(
-            result.is_error,
-            Some(true),
-            "{tool} failed: {}",
-            result_text(&result)
-        );
-        result.structured_content.clone().unwrap()
-    }
-
-    async fn err(&mut self, tool: &str, value: Value) -> String {
-        let result = self.call(tool, value).await;
-        let text = result_text(&result);
-        assert_eq!(result.is_error, Some(true), "{tool} succeeded: {text}");
-        text
-    }
 }
 
 /// A database with `orders` (five documents) and `archive` (one document), inserted through

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use linkmcp_api::McpLinkSpec;
 use linkmcp_api::link::{LinkLimits, PostgresBackend, SslMode};
 use linkmcp_toolsets::compliance::{
-    check_annotations, check_bad_arguments, check_no_secrets, check_output_capped,
+    Caller, check_annotations, check_bad_arguments, check_output_capped,
     check_resources_and_prompts, check_write_gating, result_text,
 };
 use linkmcp_toolsets::credentials::Credentials;
@@ -20,7 +20,7 @@ use linkmcp_toolsets::link::LinkContext;
 use linkmcp_toolsets::prompt::PromptArgs;
 use linkmcp_toolsets::resource::{ResourceContents, ResourceError};
 use linkmcp_toolsets::{CallContext, Toolset, postgres};
-use rmcp::model::{CallToolResult, JsonObject, Role};
+use rmcp::model::{JsonObject, Role};
 use serde_json::{Value, json};
 use sqlx::{Connection as _, Executor as _, PgConnection, Row as _};
 
@@ -185,51 +185,6 @@ fn args(value: Value) -> JsonObject {
 }
 
 /// Calls a tool, keeping every result for the final no-secrets check.
-struct Caller {
-    toolset: Arc<dyn Toolset>,
-    ctx: CallContext,
-    results: Vec<CallToolResult>,
-}
-
-impl Caller {
-    fn new(toolset: Arc<dyn Toolset>) -> Self {
-        Self {
-            toolset,
-            ctx: CallContext::new("test"),
-            results: Vec::new(),
-        }
-    }
-
-    async fn call(&mut self, tool: &str, value: Value) -> CallToolResult {
-        let result = self.toolset.call(tool, args(value), &self.ctx).await;
-        self.results.push(result.clone());
-        result
-    }
-
-    async fn ok(&mut self, tool: &str, value: Value) -> Value {
-        let result = self.call(tool, value).await;
-        assert_ne!(
-            result.is_error,
-            Some(true),
-            "{tool} failed: {}",
-            result_text(&result)
-        );
-        result.structured_content.clone().unwrap()
-    }
-
-    async fn err(&mut self, tool: &str, value: Value) -> String {
-        let result = self.call(tool, value).await;
-        let text = result_text(&result);
-        assert_eq!(result.is_error, Some(true), "{tool} succeeded: {text}");
-        text
-    }
-
-    fn no_secrets(&self) {
-        assert!(!self.results.is_empty());
-        check_no_secrets(&self.results, &secrets());
-    }
-}
-
 const SHOP: &str = "
     CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);
     CREATE TABLE orders (
@@ -421,7 +376,7 @@ async fn pg_catalog_tools_list_and_describe() {
         analyzed.ends_with('Z') && analyzed.contains('T'),
         "{analyzed}"
     );
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -457,7 +412,7 @@ async fn pg_unknown_tables_are_answered_with_the_tables_that_exist() {
     );
     assert!(message.contains("tables are: "), "{message}");
     assert!(message.contains("orders"), "{message}");
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 /// The one text a resource read returned, checked to be JSON for `uri`.
@@ -546,7 +501,7 @@ async fn pg_tables_are_resources_described_like_describe_table() {
     let uri = "postgres://shop-db/tables/public.Items";
     let read = c.toolset.read_resource(uri, &c.ctx).await.unwrap();
     assert_eq!(json_contents(&read, uri)["columns"][0]["name"], "a");
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -668,7 +623,7 @@ async fn pg_queries_return_typed_json() {
     }
     let r = c.ok("pg_query", json!({"sql": "SHOW TimeZone"})).await;
     assert_eq!(r["columns"][0]["name"], "TimeZone");
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -729,7 +684,7 @@ async fn pg_reads_cannot_write_and_the_data_is_unchanged() {
     assert_eq!(db.count("orders").await, 3);
     assert_eq!(db.count("customers").await, 2);
     assert!(!db.exists("intruder").await);
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -751,7 +706,7 @@ async fn pg_slow_reads_are_cancelled_by_the_statement_timeout() {
     // The connection is usable afterwards.
     let r = c.ok("pg_query", json!({"sql": "SELECT 42"})).await;
     assert_eq!(r["rows"], json!([[42]]));
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -795,7 +750,7 @@ async fn pg_results_stop_at_the_row_limit_and_say_so() {
     for _ in 0..6 {
         c.ok("pg_query", json!({"sql": sql})).await;
     }
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -831,7 +786,7 @@ async fn pg_long_values_are_cut() {
         text.contains("3 values longer than 4096 bytes cut"),
         "{text:.300}"
     );
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -851,7 +806,7 @@ async fn pg_syntax_errors_are_postgres_own_messages() {
     assert!(message.contains("Nothing was changed"), "{message}");
     let message = c.err("pg_query", json!({"sql": "  "})).await;
     assert!(message.contains("`sql`"), "{message}");
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -893,7 +848,7 @@ async fn pg_an_unreachable_server_is_explained() {
         "{message}"
     );
     assert!(!message.contains(PASSWORD));
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -915,8 +870,8 @@ async fn pg_an_authentication_failure_names_the_link() {
         message.starts_with("database linkmcp_no_such_database does not exist on postgres at "),
         "{message}"
     );
-    c.no_secrets();
-    d.no_secrets();
+    c.no_secrets(&secrets());
+    d.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -989,7 +944,7 @@ async fn pg_execute_binds_parameters_and_reports_rows_affected() {
         message.contains("is of type timestamp with time zone"),
         "{message}"
     );
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -1034,7 +989,7 @@ async fn pg_execute_runs_one_statement_and_commits_only_on_success() {
         "{message}"
     );
     assert_eq!(db.count("t").await, 2);
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
@@ -1080,7 +1035,7 @@ async fn pg_no_session_state_leaks_between_calls() {
         .ok("pg_query", json!({"sql": "SELECT * FROM shape"}))
         .await;
     assert_eq!(r["columns"].as_array().unwrap().len(), 2);
-    c.no_secrets();
+    c.no_secrets(&secrets());
 }
 
 #[tokio::test]
