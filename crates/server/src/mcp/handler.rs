@@ -428,7 +428,7 @@ impl ServerHandler for McpHandler {
         let identity = caller(&context);
         let snapshot = self.shared.registry.snapshot();
         let prompts = self.readable(identity, &snapshot, snapshot.prompts(), |p| {
-            snapshot.prompt_owner(&p.name)
+            snapshot.prompt_key(&p.name)
         });
         Ok(ListPromptsResult::with_all_items(prompts))
     }
@@ -441,7 +441,7 @@ impl ServerHandler for McpHandler {
         let identity = caller(&context);
         let snapshot = self.shared.registry.snapshot();
         let visible = snapshot
-            .prompt_owner(&request.name)
+            .prompt_key(&request.name)
             .is_some_and(|key| self.may_read(identity, &snapshot, key));
         if !visible {
             return Err(prompt_error(PromptError::NotFound(

@@ -888,7 +888,7 @@ mod tests {
         registry.insert("b", Catalog::new("x")).unwrap();
         let snapshot = registry.snapshot();
         assert_eq!(
-            snapshot.prompt_owner("x_prompt"),
+            snapshot.prompt_key("x_prompt"),
             Some(&ToolsetKey::from("b"))
         );
         assert_eq!(

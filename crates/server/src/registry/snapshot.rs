@@ -269,7 +269,7 @@ impl Snapshot {
     }
 
     /// The key of the toolset serving prompt `name`.
-    pub fn prompt_owner(&self, name: &str) -> Option<&ToolsetKey> {
+    pub fn prompt_key(&self, name: &str) -> Option<&ToolsetKey> {
         self.prompts.get(name).map(|e| &e.key)
     }
 
