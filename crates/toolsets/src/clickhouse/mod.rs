@@ -120,16 +120,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
         }
         endpoint.insert("database".to_owned(), block.database.clone());
     }
-    let meta = link.spec.component.clone().unwrap_or_default();
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "clickhouse".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "database".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "clickhouse", "database", endpoint)
 }
 
 /// The tools of one ClickHouse link over its own HTTP client.

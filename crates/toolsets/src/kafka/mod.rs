@@ -109,7 +109,6 @@ pub fn toolset(
 /// The link as a component of the stack topology: where the brokers are and which topics it
 /// uses, never a credential.
 pub fn component(link: &LinkContext<'_>) -> Component {
-    let meta = link.spec.component.clone().unwrap_or_default();
     let mut endpoint = BTreeMap::new();
     if let Some(block) = &link.spec.kafka {
         endpoint.insert(
@@ -132,19 +131,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
             endpoint.insert("topics".to_owned(), block.topics.join(","));
         }
     }
-    endpoint.insert(
-        "namespace".to_owned(),
-        meta.namespace.unwrap_or_else(|| link.namespace.to_owned()),
-    );
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "kafka".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "queue".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "kafka", "queue", endpoint)
 }
 
 fn tool_defs(patterns: &[String]) -> Result<Vec<ToolDef>, ToolDefError> {

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::LinkContext;
+
 /// One component of the stack.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -28,4 +30,31 @@ pub struct Component {
     /// Components it depends on, from `spec.component.dependsOn`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+}
+
+impl Component {
+    /// `link` as a component of type `link_type`: its backend's `endpoint` plus the namespace,
+    /// with `spec.component` overriding name, kind (else `default_kind`), group, attributes,
+    /// dependencies and namespace. Each backend module describes only its endpoint.
+    pub fn of_link(
+        link: &LinkContext<'_>,
+        link_type: &str,
+        default_kind: &str,
+        mut endpoint: BTreeMap<String, String>,
+    ) -> Self {
+        let meta = link.spec.component.clone().unwrap_or_default();
+        endpoint.insert(
+            "namespace".to_owned(),
+            meta.namespace.unwrap_or_else(|| link.namespace.to_owned()),
+        );
+        Self {
+            name: meta.name.unwrap_or_else(|| link.name.to_owned()),
+            link_type: link_type.to_owned(),
+            kind: meta.r#type.unwrap_or_else(|| default_kind.to_owned()),
+            group: meta.group,
+            endpoint,
+            attributes: meta.attributes,
+            depends_on: meta.depends_on,
+        }
+    }
 }

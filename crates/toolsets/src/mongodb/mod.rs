@@ -166,16 +166,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
         }
         endpoint.insert("tls".to_owned(), block.tls.to_string());
     }
-    let meta = link.spec.component.clone().unwrap_or_default();
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "mongodb".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "database".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "mongodb", "database", endpoint)
 }
 
 /// The tools of one MongoDB link over its own (lazily built) client.

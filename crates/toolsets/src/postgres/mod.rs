@@ -209,16 +209,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
         }
         (None, None) => "postgres",
     };
-    let meta = link.spec.component.clone().unwrap_or_default();
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: link_type.to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "database".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, link_type, "database", endpoint)
 }
 
 /// Why a table a call names is not exactly one relation the link shows.

@@ -333,6 +333,7 @@ fn components_describe_where_without_credentials() {
     assert_eq!(c.endpoint["host"], "orders-ro.shop.svc");
     assert_eq!(c.endpoint["port"], "5432");
     assert_eq!(c.endpoint["database"], "app");
+    assert_eq!(c.endpoint["namespace"], "shop");
     assert_eq!(c.depends_on, ["storage"]);
     assert!(!serde_json::to_string(&c).unwrap().contains("s3cret-pw"));
 }

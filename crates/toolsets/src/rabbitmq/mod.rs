@@ -137,7 +137,6 @@ pub fn toolset(
 
 /// The link as a component of the stack topology: where the broker is, never a credential.
 pub fn component(link: &LinkContext<'_>) -> Component {
-    let meta = link.spec.component.clone().unwrap_or_default();
     let mut endpoint = BTreeMap::new();
     if let Some(block) = &link.spec.rabbitmq {
         endpoint.insert("host".to_owned(), block.host.clone());
@@ -149,19 +148,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
             management::shown_url(block).unwrap_or_else(|| "(invalid)".to_owned()),
         );
     }
-    endpoint.insert(
-        "namespace".to_owned(),
-        meta.namespace.unwrap_or_else(|| link.namespace.to_owned()),
-    );
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "rabbitmq".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "queue".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "rabbitmq", "queue", endpoint)
 }
 
 fn tool_defs(vhost: &str) -> Result<Vec<ToolDef>, ToolDefError> {

@@ -62,7 +62,6 @@ pub fn toolset(link: &LinkContext<'_>, block: &S3Backend) -> Result<Arc<dyn Tool
 
 /// The link as a component of the stack topology: where the store is, never a credential.
 pub fn component(link: &LinkContext<'_>) -> Component {
-    let meta = link.spec.component.clone().unwrap_or_default();
     let mut endpoint = BTreeMap::new();
     if let Some(block) = &link.spec.s3 {
         let url = block
@@ -76,19 +75,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
             endpoint.insert("bucket".to_owned(), bucket.clone());
         }
     }
-    endpoint.insert(
-        "namespace".to_owned(),
-        meta.namespace.unwrap_or_else(|| link.namespace.to_owned()),
-    );
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "s3".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "object-store".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "s3", "object-store", endpoint)
 }
 
 /// `url` without a `user:password@` part.

@@ -71,7 +71,6 @@ pub fn toolset(
 
 /// The link as a component of the stack topology: where the server is, never a credential.
 pub fn component(link: &LinkContext<'_>) -> Component {
-    let meta = link.spec.component.clone().unwrap_or_default();
     let mut endpoint = BTreeMap::new();
     if let Some(block) = &link.spec.valkey {
         endpoint.insert("host".to_owned(), block.host.clone());
@@ -82,19 +81,7 @@ pub fn component(link: &LinkContext<'_>) -> Component {
             endpoint.insert("keyPrefix".to_owned(), prefix.clone());
         }
     }
-    endpoint.insert(
-        "namespace".to_owned(),
-        meta.namespace.unwrap_or_else(|| link.namespace.to_owned()),
-    );
-    Component {
-        name: meta.name.unwrap_or_else(|| link.name.to_owned()),
-        link_type: "valkey".to_owned(),
-        kind: meta.r#type.unwrap_or_else(|| "cache".to_owned()),
-        group: meta.group,
-        endpoint,
-        attributes: meta.attributes,
-        depends_on: meta.depends_on,
-    }
+    Component::of_link(link, "valkey", "cache", endpoint)
 }
 
 fn tool_defs(key_prefix: Option<&str>) -> Result<Vec<ToolDef>, ToolDefError> {
