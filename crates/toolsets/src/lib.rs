@@ -27,6 +27,8 @@ pub mod prompt;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
 pub mod resource;
+#[cfg(any(feature = "postgres", feature = "clickhouse"))]
+mod rowset;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod toolset;

@@ -8,48 +8,9 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use serde_json::Value;
 
-/// The longest text of one value in a result; longer values are cut and marked.
-pub(crate) const MAX_CELL_BYTES: usize = 4096;
-
-/// A result column: its name and ClickHouse type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Column {
-    pub name: String,
-    #[serde(rename = "type")]
-    pub type_name: String,
-}
-
-/// Which bound stopped a result early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) enum Cut {
-    /// More rows exist than the row limit allows.
-    MaxRows,
-    /// The rows would exceed the call's output limit.
-    OutputBytes,
-}
-
-/// The structured result of a statement: `{columns, rows, rowCount, truncated, ...}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct RowSet {
-    pub columns: Vec<Column>,
-    pub rows: Vec<Vec<Value>>,
-    pub row_count: usize,
-    pub truncated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub truncated_by: Option<Cut>,
-    /// How many values were longer than [`MAX_CELL_BYTES`] and cut.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cut_values: usize,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
+pub(crate) use crate::rowset::{Column, Cut, MAX_CELL_BYTES, RowSet};
 
 /// What a line of output was.
 #[derive(Debug, PartialEq)]
@@ -84,6 +45,7 @@ impl Collector {
                 truncated: false,
                 truncated_by: None,
                 cut_values: 0,
+                rows_affected: None,
             },
             max_rows: max_rows.max(1),
             max_bytes,
