@@ -38,6 +38,10 @@ use crate::notify::NotificationSpec;
     )
 )]
 #[serde(rename_all = "camelCase")]
+// `auth` is not in the schema's `required` list on purpose: the API server skips every CEL
+// rule of an object that misses a required field, and its "Required value" does not say what
+// to write. This rule refuses the same objects with a message that does.
+#[x_kube(validation = kube::core::Rule::new("has(self.auth)").message("spec.auth is required: set auth.apiKeys.secretName (a Secret of API keys), auth.oidc (issuer and audiences), or auth.allowUnauthenticated: true"))]
 pub struct McpServerSpec {
     /// Name the server reports to MCP clients in `initialize`. Defaults to the object's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,10 +76,10 @@ pub struct McpServerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
     pub allowed_hosts: Vec<String>,
-    /// Who may call the server. Refused unless it names API keys, OIDC, or explicitly
-    /// allows unauthenticated access.
-    #[serde(default)]
-    pub auth: AuthSpec,
+    /// Who may call the server: API keys, OIDC, or, explicitly, `allowUnauthenticated: true`.
+    /// Required, with no default (a default admitting no one would break its own rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSpec>,
     /// Kubernetes access given to the server's tools (kubectl_get, kubectl_logs, ...).
     #[serde(default)]
     pub kubectl: KubectlSpec,

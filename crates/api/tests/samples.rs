@@ -11,6 +11,9 @@ use linkmcp_api::{Agent, AiTask, McpLink, McpServer};
 use serde::Deserialize;
 use serde_json::Value;
 
+mod support;
+use support::unknown_fields;
+
 fn samples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/samples")
 }
@@ -67,41 +70,6 @@ fn crd_schema(kind: &str) -> Option<Value> {
         .open_api_v3_schema
         .unwrap();
     Some(serde_json::to_value(schema).unwrap())
-}
-
-/// Fields the schema does not declare (kubectl's strict field validation refuses them).
-fn unknown_fields(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
-    match value {
-        Value::Object(map) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties");
-            for (key, child) in map {
-                let child_path = format!("{path}.{key}");
-                if let Some(child_schema) = props.and_then(|p| p.get(key)) {
-                    unknown_fields(child_schema, child, &child_path, out);
-                } else if let Some(additional @ Value::Object(_)) = additional {
-                    unknown_fields(additional, child, &child_path, out);
-                } else if path == ".metadata"
-                    || (path.is_empty()
-                        && matches!(key.as_str(), "apiVersion" | "kind" | "metadata"))
-                    || schema.get("x-kubernetes-preserve-unknown-fields")
-                        == Some(&Value::Bool(true))
-                {
-                    // The API server itself validates apiVersion, kind and ObjectMeta.
-                } else {
-                    out.push(format!("unknown field {child_path}"));
-                }
-            }
-        }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, item) in items.iter().enumerate() {
-                    unknown_fields(item_schema, item, &format!("{path}[{i}]"), out);
-                }
-            }
-        }
-        _ => {}
-    }
 }
 
 /// What the API server would refuse in this object, as readable messages.
@@ -362,5 +330,22 @@ fn a_server_without_any_auth_is_refused() {
     let server = parse(
         "apiVersion: linkmcp.io/v1alpha1\nkind: McpServer\nmetadata: {name: s, namespace: n}\nspec: {}\n",
     );
-    assert_refused(&server, "auth must configure apiKeys or oidc");
+    // Missing: the message says what to write (not the API server's bare "Required value").
+    assert_refused(
+        &server,
+        "spec.auth is required: set auth.apiKeys.secretName",
+    );
+    // Present but naming no method.
+    let empty = with(
+        "apiVersion: linkmcp.io/v1alpha1\nkind: McpServer\nmetadata: {name: s, namespace: n}\nspec: {}\n",
+        "/spec/auth",
+        serde_json::json!({}),
+    );
+    assert_refused(&empty, "auth must configure apiKeys or oidc");
+    let open = with(
+        "apiVersion: linkmcp.io/v1alpha1\nkind: McpServer\nmetadata: {name: s, namespace: n}\nspec: {}\n",
+        "/spec/auth",
+        serde_json::json!({"allowUnauthenticated": true}),
+    );
+    assert_eq!(problems(&open), Vec::<String>::new());
 }

@@ -49,7 +49,7 @@ pub fn referenced(
             .filter_map(|a| a.spec.api_key_secret_ref.as_ref())
             .map(|r| r.name.clone()),
     );
-    if let Some(keys) = &server.spec.auth.api_keys {
+    if let Some(keys) = server.spec.auth.as_ref().and_then(|a| a.api_keys.as_ref()) {
         names.insert(keys.secret_name.clone());
     }
     let notifications = server
@@ -114,7 +114,7 @@ pub fn assemble(
             out.data.insert(credentials_key::agent_api_key(name), value);
         }
     }
-    if let Some(keys) = &server.spec.auth.api_keys {
+    if let Some(keys) = server.spec.auth.as_ref().and_then(|a| a.api_keys.as_ref()) {
         match secrets.data(&keys.secret_name) {
             Ok(data) => {
                 for (id, key) in data {

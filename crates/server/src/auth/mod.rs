@@ -132,7 +132,7 @@ impl AuthConfig {
             spec: state
                 .server
                 .as_ref()
-                .map(|server| server.spec.auth.clone())
+                .and_then(|server| server.spec.auth.clone())
                 .unwrap_or_default(),
             api_keys: state.api_keys.clone(),
         }
@@ -412,7 +412,7 @@ pub async fn follow(auth: Arc<Auth>, mut state: StateReceiver) {
         let spec = current
             .server
             .as_ref()
-            .map(|server| server.spec.auth.clone())
+            .and_then(|server| server.spec.auth.clone())
             .unwrap_or_default();
         auth.update(&spec, &current.api_keys);
         if state.changed().await.is_err() {

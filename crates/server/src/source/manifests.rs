@@ -196,8 +196,8 @@ impl ManifestSource {
         let api_keys = server
             .spec
             .auth
-            .api_keys
             .as_ref()
+            .and_then(|auth| auth.api_keys.as_ref())
             .and_then(|keys| secrets.get(&keys.secret_name))
             .map(|data| Credentials::new(data.clone()))
             .unwrap_or_default();

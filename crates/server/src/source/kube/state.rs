@@ -75,7 +75,7 @@ pub fn desired_state(server: &str, namespace: &str, objects: Objects) -> Desired
 
     let api_keys_enabled = mcp_server
         .as_ref()
-        .is_some_and(|s| s.spec.auth.api_keys.is_some());
+        .is_some_and(|s| s.spec.auth.as_ref().is_some_and(|a| a.api_keys.is_some()));
     let api_keys = if api_keys_enabled {
         let prefix = credentials_key::api_key("");
         data.iter()
@@ -168,7 +168,7 @@ mod tests {
     fn server(name: &str, api_keys: bool) -> McpServer {
         let mut spec: McpServerSpec = serde_json::from_value(serde_json::json!({})).unwrap();
         if api_keys {
-            spec.auth.api_keys = Some(ApiKeysSpec {
+            spec.auth.get_or_insert_default().api_keys = Some(ApiKeysSpec {
                 secret_name: "client-keys".to_owned(),
             });
         }
