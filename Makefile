@@ -6,6 +6,8 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 MANIFESTS  ?= config/samples/local
 LISTEN     ?= 127.0.0.1:8080
 DURATION   ?= 10s
+# The figures the e2e tests measure, printed at the end of `make e2e`.
+E2E_REPORT ?= $(abspath $(TARGET_DIR))/e2e-figures.txt
 
 # Every target builds the whole workspace, tests included, in one cargo invocation: building
 # one package, or only the binaries, would compile shared dependencies again with other
@@ -19,8 +21,15 @@ build:
 run: build
 	$(TARGET_DIR)/debug/linkmcp-server --manifests $(MANIFESTS) --listen $(LISTEN)
 
+# scripts/test-services.sh checks, installs and starts what the tests talk to (PostgreSQL,
+# Redis, RabbitMQ with its management API, clickhouse-server, moto, nx-27017); the PyPI tools
+# it installs are linked into ~/.cache/linkmcp/bin. --no-fail-fast: every crate's tests run
+# even when one fails, so one run shows every failure.
+TOOLS_PATH := $(HOME)/.cache/linkmcp/bin
+
 test:
-	$(CARGO) test --workspace --all-targets
+	scripts/test-services.sh
+	PATH="$(TOOLS_PATH):$$PATH" $(CARGO) test --workspace --all-targets --no-fail-fast
 
 # The official MCP conformance suite against the server (scripts/conformance.sh). The first run
 # needs npm: it installs the pinned suite and Node.js 22 into ~/.cache/linkmcp/conformance.
@@ -59,7 +68,11 @@ e2e:
 	  echo "Start one (e.g. 'kind create cluster') or point KUBECONFIG at one; see tests/e2e/README.md."; \
 	  exit 1; }
 	$(CARGO) build --workspace --all-targets
-	LINKMCP_BIN_DIR=$(abspath $(TARGET_DIR))/debug $(CARGO) test --workspace --all-targets -- --ignored --test-threads=1 e2e_
+	@rm -f $(E2E_REPORT)
+	@LINKMCP_BIN_DIR=$(abspath $(TARGET_DIR))/debug LINKMCP_E2E_REPORT=$(E2E_REPORT) \
+	  $(CARGO) test --workspace --all-targets -- --ignored --test-threads=1 e2e_; status=$$?; \
+	  echo; echo "== e2e figures ($(E2E_REPORT))"; cat $(E2E_REPORT) 2>/dev/null || echo "(none recorded)"; \
+	  exit $$status
 
 # Container images of the controller and the server (images/Dockerfile), with docker (a running
 # daemon) or buildah. No registry is reachable from CI: scripts/image-check.sh (in

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A throwaway ClickHouse server for the clickhouse toolset's tests.
+# A throwaway ClickHouse server for the clickhouse toolset's tests (scripts/test-services.sh
+# installs clickhouse-server).
 #
-#   scripts/clickhouse.sh install            install Debian's clickhouse-server if it is missing
 #   scripts/clickhouse.sh start DIR PORT     start a server with its config and data under DIR,
 #                                            HTTP interface on 127.0.0.1:PORT; it stops when the
 #                                            process that started it exits
@@ -11,19 +11,13 @@
 set -euo pipefail
 
 case "${1:-}" in
-install)
-  if ! command -v clickhouse-server >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clickhouse-server
-  fi
-  ;;
 start)
   dir="${2:?usage: clickhouse.sh start DIR PORT}"
   port="${3:?usage: clickhouse.sh start DIR PORT}"
   password="${LINKMCP_TEST_CH_PASSWORD:?set LINKMCP_TEST_CH_PASSWORD}"
   if ! command -v clickhouse-server >/dev/null 2>&1; then
-    echo "clickhouse-server is not installed: run scripts/clickhouse.sh install" \
-      "(apt-get install -y clickhouse-server)" >&2
+    echo "clickhouse-server is not installed: run scripts/test-services.sh" \
+      "(it installs Debian's clickhouse-server)" >&2
     exit 1
   fi
   mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
@@ -87,7 +81,7 @@ XML
   exit 1
   ;;
 *)
-  echo "usage: clickhouse.sh install | start DIR PORT" >&2
+  echo "usage: clickhouse.sh start DIR PORT" >&2
   exit 2
   ;;
 esac

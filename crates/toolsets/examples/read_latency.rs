@@ -11,7 +11,7 @@
 //! - RabbitMQ on 127.0.0.1:5672 with its management API on 15672, user guest/guest
 //!   (`LINKMCP_BENCH_RMQ_HOST`);
 //! - Kafka: rdkafka's in-process MockCluster;
-//! - S3: `moto_server` started on a free port (`scripts/s3-server.sh` installs it), or the
+//! - S3: `moto_server` started on a free port (`scripts/test-services.sh` installs it), or the
 //!   endpoint in `LINKMCP_BENCH_S3_ENDPOINT` (which must accept any access key);
 //! - ClickHouse: `clickhouse-server` started by `scripts/clickhouse.sh` on a free port, or the
 //!   HTTP URL in `LINKMCP_BENCH_CH_URL` (user `default`, no password);
@@ -382,7 +382,7 @@ fn s3_endpoint() -> Result<(String, String), String> {
         return Ok((endpoint.clone(), endpoint));
     }
     let binary = find_binary("moto_server").ok_or(
-        "moto_server is neither on PATH nor in ~/.cache/linkmcp/bin (run scripts/s3-server.sh) \
+        "moto_server is neither on PATH nor in ~/.cache/linkmcp/bin (run scripts/test-services.sh) \
          and LINKMCP_BENCH_S3_ENDPOINT is not set",
     )?;
     let port = free_port()?;
@@ -470,7 +470,7 @@ fn clickhouse_server() -> Result<(String, Credentials, String), String> {
     }
     if find_binary("clickhouse-server").is_none() {
         return Err(
-            "clickhouse-server is not installed (scripts/clickhouse.sh install) and \
+            "clickhouse-server is not installed (scripts/test-services.sh) and \
              LINKMCP_BENCH_CH_URL is not set"
                 .to_owned(),
         );

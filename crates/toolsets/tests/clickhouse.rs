@@ -36,8 +36,8 @@ fn server_port() -> u16 {
             .is_ok_and(|o| o.status.success());
         assert!(
             installed,
-            "clickhouse-server is not installed: run `scripts/clickhouse.sh install` \
-             (apt-get install -y clickhouse-server) and run the tests again"
+            "clickhouse-server is not installed: run scripts/test-services.sh (make test does; \
+             it installs Debian's clickhouse-server) and run the tests again"
         );
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("linkmcp-ch-{}-{port}", std::process::id()));

@@ -44,7 +44,7 @@ fn server_port() -> u16 {
         assert!(
             installed,
             "nx-27017 (a MongoDB wire-protocol server) is not installed: run \
-             `pip install nx-27017` and run the tests again"
+             scripts/test-services.sh (make test does) and run the tests again"
         );
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("linkmcp-nx-{}-{port}", std::process::id()));

@@ -1,5 +1,5 @@
 //! The s3 toolset against a real S3 server (moto's, `moto_server`) that the tests start on a
-//! free loopback port. `scripts/s3-server.sh` installs it; without it the tests fail and say
+//! free loopback port. `scripts/test-services.sh` installs it; without it the tests fail and say
 //! so. Each test works in buckets of its own, named uniquely per run.
 
 #![allow(clippy::unwrap_used)]
@@ -33,7 +33,7 @@ struct Server {
     endpoint: String,
 }
 
-/// Where the server binary is: on PATH, or where `scripts/s3-server.sh` installs it.
+/// Where the server binary is: on PATH, or where `scripts/test-services.sh` installs it.
 fn moto_binary() -> PathBuf {
     let name = "moto_server";
     if let Some(paths) = std::env::var_os("PATH") {
@@ -51,7 +51,7 @@ fn moto_binary() -> PathBuf {
     assert!(
         cached.is_file(),
         "the s3 tests need a real S3 server and `moto_server` was found neither on PATH nor \
-         in ~/.cache/linkmcp/bin: run scripts/s3-server.sh (it installs PyPI `moto[server]`)"
+         in ~/.cache/linkmcp/bin: run scripts/test-services.sh (it installs PyPI `moto[server]`)"
     );
     cached
 }
