@@ -82,9 +82,11 @@ where
 }
 
 fn config() -> Config {
-    // A burst of changes (a `kubectl apply -f` of a folder) becomes one reconcile.
+    // A burst of changes (a `kubectl apply -f` of a folder, whose objects arrive a few ms
+    // apart) becomes one reconcile. Kept short: a new link's credentials reach the running
+    // server only after this wait (e2e_link_to_tools_latency_over_20_links measures the path).
     Config::default()
-        .debounce(Duration::from_millis(500))
+        .debounce(Duration::from_millis(50))
         .concurrency(8)
 }
 

@@ -59,6 +59,47 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Prints one figure of the run (a latency, a count of writes) and, when `make e2e` names a
+/// report file in `LINKMCP_E2E_REPORT`, appends it there: cargo shows a passing test's output
+/// only with `--nocapture`, and `make e2e` prints the report at the end of every run.
+pub fn report(line: &str) {
+    eprintln!("e2e: {line}");
+    if let Some(path) = std::env::var_os("LINKMCP_E2E_REPORT") {
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{line}"));
+        if let Err(err) = written {
+            eprintln!("e2e: cannot append to {}: {err}", path.to_string_lossy());
+        }
+    }
+}
+
+/// The `q`-quantile (0..=1) of `samples`, nearest rank; zero for no samples.
+pub fn quantile(samples: &[Duration], q: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// `objects` as one YAML stream (documents separated by `---`) for `kubectl apply -f -`.
+///
+/// kubectl reads a stream that starts with `{` as JSON, so JSON objects joined with `---`
+/// are refused ("invalid character '-' in numeric literal"): every multi-object manifest of
+/// the suite goes through here.
+pub fn yaml_stream(objects: &[serde_json::Value]) -> anyhow::Result<String> {
+    let documents = objects
+        .iter()
+        .map(serde_yaml::to_string)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(documents.join("---\n"))
+}
+
 /// Runs `kubectl` with `args` (and `stdin`), returning (success, stdout, stderr).
 pub fn kubectl(args: &[&str], stdin: Option<&str>) -> anyhow::Result<(bool, String, String)> {
     let mut child = Command::new("kubectl")
@@ -143,7 +184,8 @@ pub struct Harness {
     /// The controller's `/metrics` address.
     pub metrics: String,
     server: Option<Process>,
-    logs: PathBuf,
+    /// The folder of the processes' logs.
+    pub logs: PathBuf,
 }
 
 impl Harness {
@@ -388,5 +430,38 @@ impl Drop for Harness {
             &["delete", "namespace", &self.namespace, "--wait=false"],
             None,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// What kubectl does with the stream: YAML documents, none of them read as JSON.
+    #[test]
+    fn a_yaml_stream_is_yaml_documents_kubectl_can_read() {
+        let objects = [
+            serde_json::json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"},
+                               "stringData": {"password": "x: y"}}),
+            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}),
+        ];
+        let stream = yaml_stream(&objects).unwrap();
+        assert!(!stream.trim_start().starts_with('{'), "{stream}");
+        let parsed: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&stream)
+            .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
+            .collect();
+        assert_eq!(parsed, objects);
+    }
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let ms = |n| Duration::from_millis(n);
+        let samples: Vec<Duration> = (1..=20).rev().map(ms).collect();
+        assert_eq!(quantile(&samples, 0.5), ms(10));
+        assert_eq!(quantile(&samples, 0.95), ms(19));
+        assert_eq!(quantile(&samples, 1.0), ms(20));
+        assert_eq!(quantile(&[], 0.5), Duration::ZERO);
     }
 }

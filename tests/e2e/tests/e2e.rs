@@ -483,10 +483,10 @@ async fn e2e_a_link_shows_its_tools_at_the_running_server_and_they_vanish_on_del
     )
     .await
     .unwrap();
-    eprintln!(
-        "e2e: kubectl apply of an McpLink to its tools at /mcp: {:?}",
+    linkmcp_e2e::report(&format!(
+        "kubectl apply of one McpLink to its tools at /mcp (polled every 250 ms, after its status): {:?}",
         applied.elapsed()
-    );
+    ));
     h.controller.check_running().unwrap();
 
     let (ok, _, err) = kubectl(&["delete", "mcplink", "cache", "-n", &h.namespace], None).unwrap();
@@ -503,6 +503,68 @@ async fn e2e_a_link_shows_its_tools_at_the_running_server_and_they_vanish_on_del
     .unwrap();
     let after = h.list_tools(&url, "live-key-1").await.unwrap();
     assert_eq!(after, before, "only the link's tools came and went");
+}
+
+/// From `kubectl apply` of an McpLink (with credentials the controller copies) to its tools
+/// listed at the running server's /mcp, over 20 links applied one after the other; p50 and
+/// p95 go to the report. The tools are polled every 10 ms, so polling adds at most that.
+#[tokio::test]
+#[ignore = "needs a cluster: make e2e"]
+async fn e2e_link_to_tools_latency_over_20_links() {
+    let mut h = Harness::start("latency").await.unwrap();
+    h.apply(LIVE).unwrap();
+    h.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: cache-creds}\nstringData: {password: cache-pass}\n",
+    )
+    .unwrap();
+    h.wait("the credentials Secret of live", MINUTE, || async {
+        let secret: Option<Secret> = get(&h, "live-credentials").await;
+        Ok(secret.filter(|s| data_keys(s).contains("apikey.e2e")))
+    })
+    .await
+    .unwrap();
+    let url = h.start_server("live").await.unwrap();
+    h.list_tools(&url, "live-key-1").await.unwrap();
+
+    let (mut total, mut kubectl_alone) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let link = format!(
+            "apiVersion: linkmcp.io/v1alpha1\nkind: McpLink\nmetadata: {{name: lat-{i}}}\n\
+             spec:\n  serverRef: {{name: live}}\n  toolPrefix: lat{i}\n\
+               valkey: {{host: lat-{i}.invalid}}\n  credentialsSecretRef: {{name: cache-creds}}\n"
+        );
+        let tool = format!("lat{i}_get");
+        let started = Instant::now();
+        h.apply(&link).unwrap();
+        kubectl_alone.push(started.elapsed());
+        let deadline = started + Duration::from_secs(30);
+        loop {
+            if h.list_tools(&url, "live-key-1")
+                .await
+                .unwrap()
+                .contains(&tool)
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{tool} not listed 30 s after kubectl apply; logs in {}",
+                h.logs.display()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        total.push(started.elapsed());
+    }
+    h.check_processes().unwrap();
+    let q = linkmcp_e2e::quantile;
+    linkmcp_e2e::report(&format!(
+        "kubectl apply of an McpLink to its tools at /mcp over 20 links: p50 {:?}, p95 {:?} \
+         (kubectl itself: p50 {:?}, p95 {:?}; goal p95 < 300 ms)",
+        q(&total, 0.5),
+        q(&total, 0.95),
+        q(&kubectl_alone, 0.5),
+        q(&kubectl_alone, 0.95),
+    ));
 }
 
 #[tokio::test]
@@ -669,10 +731,10 @@ async fn e2e_a_steady_state_of_100_links_makes_no_writes() {
         .metric("linkmcp_controller_reconciles_total")
         .await
         .unwrap();
-    eprintln!(
-        "e2e: 100 links converged in {:?} with {writes} API writes and {reconciles} reconciles",
+    linkmcp_e2e::report(&format!(
+        "100 links converged in {:?} with {writes} API writes and {reconciles} reconciles",
         started.elapsed()
-    );
+    ));
     tokio::time::sleep(MINUTE).await;
     let writes_after = h
         .metric("linkmcp_controller_api_writes_total")
@@ -682,11 +744,11 @@ async fn e2e_a_steady_state_of_100_links_makes_no_writes() {
         .metric("linkmcp_controller_reconciles_total")
         .await
         .unwrap();
-    eprintln!(
-        "e2e: a steady minute: {} API writes, {} reconciles",
+    linkmcp_e2e::report(&format!(
+        "a steady minute of 100 links: {} API writes, {} reconciles",
         writes_after - writes,
         reconciles_after - reconciles
-    );
+    ));
     assert_eq!(writes_after, writes, "a steady cluster costs no API write");
 }
 
@@ -789,14 +851,12 @@ async fn e2e_kustomize_install() {
             );
         }
     }
-    let uninstall = Uninstall(
-        documents
-            .iter()
-            .filter(|d| d["kind"] != "CustomResourceDefinition")
-            .map(|d| serde_yaml::to_string(d).unwrap())
-            .collect::<Vec<_>>()
-            .join("---\n"),
-    );
+    let installed: Vec<Value> = documents
+        .iter()
+        .filter(|d| d["kind"] != "CustomResourceDefinition")
+        .cloned()
+        .collect();
+    let uninstall = Uninstall(linkmcp_e2e::yaml_stream(&installed).unwrap());
 
     let (ok, _, err) = kubectl(
         &["apply", "--server-side", "--force-conflicts", "-f", "-"],
@@ -989,11 +1049,7 @@ fn factory_objects(pg: &Postgres, base_url: &str) -> String {
                                         database with pg_query and report its result.",
                         "schedule": "* * * * *", "mode": "monitor"}}),
     ];
-    objects
-        .iter()
-        .map(Value::to_string)
-        .collect::<Vec<_>>()
-        .join("\n---\n")
+    linkmcp_e2e::yaml_stream(&objects).unwrap()
 }
 
 /// The provider API key of the AiTask test's Agent.

@@ -61,15 +61,17 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in the order objects are applied (RBAC before the Deployment using it).
+    /// Every kind, in the order objects are applied: the credentials Secret first, because
+    /// the running server serves a new link as soon as its credentials are there (the rest of
+    /// a reconcile costs it nothing); then RBAC before the Deployment using it.
     pub const ALL: [Kind; 15] = [
+        Kind::Secret,
         Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
         Kind::ClusterRole,
         Kind::ClusterRoleBinding,
         Kind::ConfigMap,
-        Kind::Secret,
         Kind::Deployment,
         Kind::Service,
         Kind::PodDisruptionBudget,

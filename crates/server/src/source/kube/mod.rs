@@ -56,9 +56,11 @@ use tokio_util::sync::CancellationToken;
 use self::state::{Objects, desired_state};
 use super::{DesiredState, StateReceiver};
 
-/// How long a burst of changes may go on before the state is rebuilt: a `kubectl apply` of a
-/// folder becomes one new state, not one per object.
-pub const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long after the first change of a burst the state is rebuilt: a `kubectl apply` of a
+/// folder becomes a few new states, not one per object. The wait is counted from the first
+/// change (later ones do not push it back), and it is on the path from `kubectl apply` to
+/// tools at /mcp, so it stays short; rebuilding the state and diffing the links is cheap.
+pub const DEBOUNCE: Duration = Duration::from_millis(25);
 
 /// Why the cluster source cannot start or stopped before its first sync.
 #[derive(Debug, thiserror::Error)]
