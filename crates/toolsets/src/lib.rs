@@ -31,6 +31,8 @@ pub mod resource;
 mod rowset;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(any(feature = "postgres", feature = "clickhouse"))]
+mod sql_locks;
 pub mod toolset;
 #[cfg(feature = "valkey")]
 pub mod valkey;

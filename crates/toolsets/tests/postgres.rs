@@ -687,6 +687,84 @@ async fn pg_reads_cannot_write_and_the_data_is_unchanged() {
     c.no_secrets(&secrets());
 }
 
+/// A read tool never takes a lock: LOCK, row locks, advisory locks and DO blocks are refused
+/// before anything runs, and a lock request the check cannot see (a function's own LOCK) gives
+/// up after the reads' short lock_timeout, so a concurrent reader of the table is not held
+/// behind it until the statement timeout.
+#[tokio::test]
+async fn pg_reads_never_lock_and_never_block_other_readers() {
+    let db = TestDb::new("locks").await;
+    db.setup(&format!(
+        "{SHOP}
+        CREATE FUNCTION grab() RETURNS void LANGUAGE plpgsql AS $$
+          BEGIN LOCK TABLE orders IN ACCESS EXCLUSIVE MODE; END $$;"
+    ))
+    .await;
+    let mut c = Caller::new(Link::new(&db.name, None).toolset());
+    for (sql, refused) in [
+        ("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE", "refuses LOCK"),
+        ("lock orders", "refuses LOCK"),
+        ("SELECT * FROM orders FOR UPDATE", "FOR UPDATE"),
+        (
+            "SELECT * FROM orders FOR NO KEY UPDATE SKIP LOCKED",
+            "FOR NO KEY UPDATE",
+        ),
+        ("SELECT pg_advisory_lock(42)", "pg_advisory_lock()"),
+        (
+            "SELECT pg_try_advisory_xact_lock(42)",
+            "pg_try_advisory_xact_lock()",
+        ),
+        ("DO $$ BEGIN LOCK TABLE orders; END $$", "DO blocks"),
+    ] {
+        let message = c.err("pg_query", json!({"sql": sql})).await;
+        assert!(message.contains(refused), "{sql}: {message}");
+        assert!(message.contains("writeAccess"), "{sql}: {message}");
+    }
+    // Nothing of that ran: no session of the test database holds a table or advisory lock.
+    let mut probe = admin(&db.name).await;
+    let held: i64 = sqlx::query(
+        "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE d.datname = current_database() AND l.pid <> pg_backend_pid() \
+         AND (l.locktype = 'advisory' OR l.mode <> 'AccessShareLock')",
+    )
+    .fetch_one(&mut probe)
+    .await
+    .unwrap()
+    .get(0);
+    assert_eq!(held, 0, "a refused statement left a lock behind");
+
+    // A long reader holds the table; the function's exclusive lock request queues behind it,
+    // and so would every later reader — for at most the reads' lock_timeout.
+    let mut holder = admin(&db.name).await;
+    holder
+        .execute("BEGIN; SELECT count(*) FROM orders")
+        .await
+        .unwrap();
+    let reader = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut reader = admin(&db.name).await;
+        let started = Instant::now();
+        let _: i64 = sqlx::query("SELECT count(*) FROM orders")
+            .fetch_one(&mut reader)
+            .await
+            .unwrap()
+            .get(0);
+        started.elapsed()
+    };
+    let (grab, waited) = tokio::join!(c.call("pg_query", json!({"sql": "SELECT grab()"})), reader);
+    let message = result_text(&grab);
+    assert_eq!(grab.is_error, Some(true), "{message}");
+    assert!(message.contains("lock_timeout"), "{message}");
+    // Without the lock_timeout the reader would wait for the call's whole statement timeout
+    // (30 s here) behind the queued exclusive request.
+    assert!(
+        waited < Duration::from_secs(10),
+        "a concurrent reader waited {waited:?} behind a read tool's lock request"
+    );
+    holder.execute("ROLLBACK").await.unwrap();
+    c.no_secrets(&secrets());
+}
+
 #[tokio::test]
 async fn pg_slow_reads_are_cancelled_by_the_statement_timeout() {
     let db = TestDb::new("timeout").await;

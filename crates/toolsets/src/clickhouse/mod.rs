@@ -24,6 +24,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Map, Value, json};
 
 use crate::link::{BuildError, Component, LinkContext};
+use crate::sql_locks::{self, Dialect};
 use crate::{CallContext, ToolDef, Toolset, output, with_args};
 
 use http::{Client, Failure, Mode, quote};
@@ -421,6 +422,9 @@ impl ChToolset {
     async fn query(&self, p: params::Query, ctx: &CallContext) -> CallToolResult {
         if p.sql.trim().is_empty() {
             return self.error("invalid argument `sql`: it is empty; pass one SQL statement");
+        }
+        if let Some(refusal) = sql_locks::refusal(&p.sql, Dialect::Clickhouse) {
+            return self.error(refusal);
         }
         let max_rows = p
             .max_rows

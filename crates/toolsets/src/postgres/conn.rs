@@ -26,6 +26,9 @@ const PROBE_BUDGET: Duration = Duration::from_secs(3);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Connections are replaced after this, to follow DNS and failovers.
 const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// The longest a read transaction waits for a lock (`lock_timeout`); reads take only
+/// ACCESS SHARE locks, which wait only behind DDL or another exclusive lock.
+pub(crate) const READ_LOCK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Where a link's PostgreSQL is, for connecting and for messages (never a credential).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,9 +142,15 @@ impl Pool {
         let millis = statement_timeout.as_millis().clamp(1, i32::MAX as u128);
         let sql = match mode {
             // The SELECT takes the transaction's first snapshot, after which PostgreSQL no
-            // longer lets it switch to read-write (`SET TRANSACTION READ WRITE`).
+            // longer lets it switch to read-write (`SET TRANSACTION READ WRITE`). A read never
+            // waits long for a lock: while it waits, its queued request would hold back every
+            // later session wanting a conflicting lock on the same table.
             Mode::Read => {
-                format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {millis}; SELECT 1")
+                let lock_millis = millis.min(READ_LOCK_TIMEOUT.as_millis());
+                format!(
+                    "BEGIN READ ONLY; SET LOCAL statement_timeout = {millis}; \
+                     SET LOCAL lock_timeout = {lock_millis}; SELECT 1"
+                )
             }
             Mode::Write => format!("BEGIN READ WRITE; SET LOCAL statement_timeout = {millis}"),
         };
@@ -225,6 +234,12 @@ impl Pool {
                          (statement_timeout): narrow the query with WHERE or LIMIT, or ask for \
                          a longer timeout (spec.limits.timeoutSeconds)",
                         human(statement_timeout)
+                    ),
+                    "55P03" if db.message().contains("lock timeout") => format!(
+                        "a table this statement reads is locked by another session, and reads \
+                         wait at most {} for a lock (lock_timeout); try again shortly, or look \
+                         for the holder in pg_locks",
+                        human(READ_LOCK_TIMEOUT.min(statement_timeout))
                     ),
                     "25006" => format!(
                         "{} (SQLSTATE 25006): this tool runs in a READ ONLY transaction; changing \

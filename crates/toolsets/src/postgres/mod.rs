@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use crate::link::{BuildError, Component, LinkContext};
 use crate::prompt::{GetPromptResult, Prompt, PromptArgs, PromptError};
 use crate::resource::{ResourceContents, ResourceError, ResourceTemplateDef, text_contents};
+use crate::sql_locks::{self, Dialect};
 use crate::{CallContext, ToolDef, Toolset, output, with_args};
 
 use catalog::Object;
@@ -641,6 +642,9 @@ impl PgToolset {
     async fn query(&self, p: params::Query, ctx: &CallContext) -> CallToolResult {
         if p.sql.trim().is_empty() {
             return output::error("invalid argument `sql`: it is empty; pass one SQL statement");
+        }
+        if let Some(refusal) = sql_locks::refusal(&p.sql, Dialect::Postgres) {
+            return output::error(refusal);
         }
         let max_rows = p
             .max_rows
