@@ -113,11 +113,12 @@ async fn a_minimal_server_is_applied_once_then_costs_no_write() {
     assert_eq!(
         writes(&first),
         [
+            // The credentials first: a running server waits only for them (see Kind::ALL).
+            "PATCH /api/v1/namespaces/team/secrets/data-credentials",
             "PATCH /api/v1/namespaces/team/serviceaccounts/data",
             "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/team/roles/data",
             "PATCH /apis/rbac.authorization.k8s.io/v1/namespaces/team/rolebindings/data",
             "PATCH /api/v1/namespaces/team/configmaps/data-settings",
-            "PATCH /api/v1/namespaces/team/secrets/data-credentials",
             "PATCH /apis/apps/v1/namespaces/team/deployments/data",
             "PATCH /api/v1/namespaces/team/services/data",
             "PATCH /apis/linkmcp.io/v1alpha1/namespaces/team/mcpservers/data/status",
