@@ -96,7 +96,11 @@ async fn start(dir: &PathBuf) -> (ServerProcess, String) {
     (process, url)
 }
 
-async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> CallToolResult {
+async fn call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    arguments: Value,
+) -> CallToolResult {
     client
         .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
         .await
@@ -114,12 +118,17 @@ fn text(result: &CallToolResult) -> String {
 
 fn structured(result: &CallToolResult) -> Value {
     assert_ne!(result.is_error, Some(true), "{}", text(result));
-    result.structured_content.clone().expect("structured content")
+    result
+        .structured_content
+        .clone()
+        .expect("structured content")
 }
 
 #[tokio::test]
 async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
-    let model = ScriptedModel::start("ping", json!({}), ANSWER).await.unwrap();
+    let model = ScriptedModel::start("ping", json!({}), ANSWER)
+        .await
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("linkmcp-dark-factory-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -127,7 +136,10 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     let written = manifests(&model.base_url());
     std::fs::write(&file, &written).unwrap();
     let (_server, url) = start(&dir).await;
-    let client = ().serve(StreamableHttpClientTransport::from_uri(format!("{url}/mcp")))
+    let client = ()
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{url}/mcp"
+        )))
         .await
         .unwrap();
 
@@ -146,7 +158,10 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
         "dark_factory_run_now",
         "dark_factory_toggle_agent",
     ] {
-        assert!(listed.contains(&tool.to_owned()), "{tool} not in {listed:?}");
+        assert!(
+            listed.contains(&tool.to_owned()),
+            "{tool} not in {listed:?}"
+        );
     }
 
     // Status: the task, its agent, idle, the next run of its schedule, no runs yet.
@@ -168,7 +183,8 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     assert!(text(&queued).contains("queued"), "{}", text(&queued));
     let deadline = Instant::now() + Duration::from_secs(20);
     let runs = loop {
-        let history = structured(&call(&client, "dark_factory_history", json!({"task": "nightly"})).await);
+        let history =
+            structured(&call(&client, "dark_factory_history", json!({"task": "nightly"})).await);
         let runs = history["runs"].as_array().cloned().unwrap_or_default();
         if !runs.is_empty() {
             break runs;
@@ -209,20 +225,34 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     .await;
     assert_eq!(toggled.is_error, Some(true), "{}", text(&toggled));
     assert!(
-        text(&toggled).contains("linkmcp.io/paused: \"true\"") && text(&toggled).contains("scripted"),
+        text(&toggled).contains("linkmcp.io/paused: \"true\"")
+            && text(&toggled).contains("scripted"),
         "{}",
         text(&toggled)
     );
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), written, "the file is untouched");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        written,
+        "the file is untouched"
+    );
 
     // Bad input: an unknown task is named with the tasks that exist; bad arguments are named.
     let unknown = call(&client, "dark_factory_history", json!({"task": "nope"})).await;
     assert_eq!(unknown.is_error, Some(true));
-    assert!(text(&unknown).contains("tasks are: nightly"), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("tasks are: nightly"),
+        "{}",
+        text(&unknown)
+    );
     let unknown = call(&client, "dark_factory_run_now", json!({"task": "nope"})).await;
     assert_eq!(unknown.is_error, Some(true));
     assert!(text(&unknown).contains("nope"), "{}", text(&unknown));
-    let bad = call(&client, "dark_factory_toggle_agent", json!({"agent": "scripted"})).await;
+    let bad = call(
+        &client,
+        "dark_factory_toggle_agent",
+        json!({"agent": "scripted"}),
+    )
+    .await;
     assert_eq!(bad.is_error, Some(true));
     assert!(text(&bad).contains("paused"), "{}", text(&bad));
     assert_eq!(model.requests().len(), 2, "no further run happened");
