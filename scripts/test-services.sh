@@ -7,8 +7,9 @@
 #   PostgreSQL  127.0.0.1:5432, user postgres without password (trust on loopback), database test
 #   Redis       127.0.0.1:6379
 #   RabbitMQ    127.0.0.1:5672 (guest/guest) with the management API on 15672
-#   clickhouse-server, moto_server (S3), nx-27017 (MongoDB wire protocol): installed only;
-#               the tests start their own on free ports
+#   clickhouse-server, moto_server (S3), nx-27017 (MongoDB wire protocol), prometheus (with
+#               openssl for its TLS test): installed only; the tests start their own on free
+#               ports
 #
 # Debian packages come from apt-get (as root, or through sudo); PyPI tools go into one venv,
 # ~/.cache/linkmcp/venv, with their commands linked into ~/.cache/linkmcp/bin, which
@@ -125,9 +126,19 @@ mongodb_wire() {
   pip_install nx-27017 nx-27017
 }
 
+# The prometheus toolset's tests start their own Prometheus (and make a CA with openssl for
+# its HTTPS case); Debian's package would also start one on :9090 under systemd, which the
+# tests do not use.
+# (Named so that `command -v prometheus` finds the binary, not this function.)
+prometheus_server() {
+  command -v prometheus >/dev/null 2>&1 || apt_install prometheus
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+}
+
 postgres
 redis
 rabbitmq
 clickhouse
 s3
 mongodb_wire
+prometheus_server

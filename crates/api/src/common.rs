@@ -115,3 +115,27 @@ impl std::fmt::Display for MissingSecretKey {
 }
 
 impl std::error::Error for MissingSecretKey {}
+
+/// TLS options of a link to an HTTP(S) service (prometheus, loki, grafana, argocd, fastapi).
+///
+/// The server's certificate is verified against the CA bundle (PEM) in the link's credentials
+/// under [`TlsOptions::CA_CREDENTIAL`] (`ca.crt`; map another Secret key to it with
+/// `credentialsSecretRef.keys`), or against the system roots when the credentials have none.
+/// A client certificate is presented when the credentials hold both `tls.crt` and `tls.key`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsOptions {
+    /// Accept any server certificate without verifying it (name, issuer, expiry). Only for
+    /// test setups: anyone on the path can read and change the traffic, credentials included.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl TlsOptions {
+    /// The credential holding the CA bundle (PEM) that server certificates are verified with.
+    pub const CA_CREDENTIAL: &'static str = "ca.crt";
+    /// The credential holding a client certificate chain (PEM) for mutual TLS.
+    pub const CLIENT_CERT_CREDENTIAL: &'static str = "tls.crt";
+    /// The credential holding the client certificate's private key (PEM) for mutual TLS.
+    pub const CLIENT_KEY_CREDENTIAL: &'static str = "tls.key";
+}

@@ -48,7 +48,7 @@ pub struct Family {
 }
 
 /// The keyword table (the seed's, with CloudNativePG tools beside plain PostgreSQL ones).
-pub const FAMILIES: [Family; 11] = [
+pub const FAMILIES: [Family; 13] = [
     Family {
         name: "prometheus",
         keywords: &["prometheus", "metric", "alert", "cpu", "memory"],
@@ -104,6 +104,22 @@ pub const FAMILIES: [Family; 11] = [
         names: &[],
         link_types: &[LinkType::Loki],
         markers: &["loki", "logql"],
+    },
+    Family {
+        name: "grafana",
+        keywords: &["grafana", "dashboard", "panel", "annotation"],
+        prefixes: &["grafana_"],
+        names: &[],
+        link_types: &[LinkType::Grafana],
+        markers: &["grafana"],
+    },
+    Family {
+        name: "argocd",
+        keywords: &["argocd", "argo", "gitops", "rollback", "sync"],
+        prefixes: &["argocd_"],
+        names: &[],
+        link_types: &[LinkType::Argocd],
+        markers: &["argocd", "argo"],
     },
     Family {
         name: "kubectl",
@@ -696,14 +712,47 @@ mod tests {
     #[test]
     fn ranking_finds_tools_the_table_does_not_name() {
         let selection = select(
-            "Which Argo CD applications are out of sync?",
+            "Describe the structure of the stack",
             &catalogue(),
             &act(24),
         );
         let names = selection.names();
-        assert_eq!(names[2], "argocd_list_applications", "{names:?}");
+        assert_eq!(names[2], "get_stack_structure", "{names:?}");
         assert!(matches!(selection.tools[2].reason, Reason::Ranked { score } if score > 0.0));
         assert!(!names.contains(&"pg_query"), "{names:?}");
+    }
+
+    #[test]
+    fn gitops_and_dashboard_requests_name_their_families() {
+        let selection = select(
+            "Which Argo CD applications are out of sync?",
+            &catalogue(),
+            &act(24),
+        );
+        let argocd = selection
+            .tools
+            .iter()
+            .find(|t| t.tool.name() == "argocd_list_applications")
+            .expect("argocd_list_applications selected");
+        assert!(
+            matches!(
+                argocd.reason,
+                Reason::Keyword {
+                    family: "argocd",
+                    ..
+                }
+            ),
+            "{:?}",
+            argocd.reason
+        );
+        let selection = select(
+            "Find the dashboard of the checkout team",
+            &catalogue(),
+            &act(24),
+        );
+        let names = selection.names();
+        assert!(names.contains(&"grafana_list_dashboards"), "{names:?}");
+        assert!(!names.contains(&"argocd_list_applications"), "{names:?}");
     }
 
     #[test]

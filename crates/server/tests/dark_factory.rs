@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,7 @@ spec:
     )
 }
 
-async fn start(dir: &PathBuf) -> (ServerProcess, String) {
+async fn start(dir: &Path) -> (ServerProcess, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -16,6 +16,11 @@
 //! - ClickHouse: `clickhouse-server` started by `scripts/clickhouse.sh` on a free port, or the
 //!   HTTP URL in `LINKMCP_BENCH_CH_URL` (user `default`, no password);
 //! - MongoDB: `nx-27017` started on a free port, or the server at `LINKMCP_TEST_MONGO_PORT`.
+//! - Prometheus: Debian's `prometheus` started on a free port, scraping itself, or the server
+//!   at `LINKMCP_BENCH_PROM_URL`;
+//! - Loki, Grafana, Argo CD: none can be installed here, so an in-process HTTP server answers
+//!   one recorded response of each documented API; their figures are the toolset's own cost
+//!   (HTTP client, parsing, rendering, governance) plus loopback HTTP, not a real server's.
 //!
 //! Servers it starts are stopped by a watchdog when it exits.
 //!
@@ -580,6 +585,216 @@ async fn mongodb(calls: usize) -> (String, Result<Stats, String>) {
     (server, outcome)
 }
 
+/// A Prometheus to query: `LINKMCP_BENCH_PROM_URL`, or Debian's `prometheus` started on a free
+/// port with a config (scraping itself every second) in a temporary directory.
+fn prometheus_server() -> Result<(String, String), String> {
+    if let Ok(url) = std::env::var("LINKMCP_BENCH_PROM_URL") {
+        return Ok((url.clone(), format!("Prometheus at {url}")));
+    }
+    let binary = find_binary("prometheus")
+        .ok_or("prometheus is not installed (scripts/test-services.sh installs it)")?;
+    let port = free_port()?;
+    let dir = std::env::temp_dir().join(unique("prometheus"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global: {{scrape_interval: 1s}}\n\
+             scrape_configs:\n  - job_name: prometheus\n    \
+             static_configs: [{{targets: [\"127.0.0.1:{port}\"]}}]\n"
+        ),
+    )
+    .map_err(|e| format!("{}: {e}", config.display()))?;
+    let data = dir.join("data");
+    spawn_watched(
+        &binary,
+        &format!(
+            "--config.file={} --storage.tsdb.path={} --web.listen-address=127.0.0.1:{port}",
+            config.display(),
+            data.display()
+        ),
+        port,
+    )?;
+    let version = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .nth(2)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    Ok((
+        format!("http://127.0.0.1:{port}"),
+        format!("Prometheus {version} (Debian), scraping itself"),
+    ))
+}
+
+async fn prometheus(calls: usize) -> (String, Result<Stats, String>) {
+    let (url, server) = match prometheus_server() {
+        Ok(found) => found,
+        Err(e) => return ("Prometheus".to_owned(), Err(e)),
+    };
+    let outcome = async {
+        let toolset = build(
+            "prometheus",
+            json!({"url": url}),
+            &Credentials::default(),
+            "prom",
+        )?;
+        // The first scrape lands about a second after start: wait for a non-empty `up`.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = call_ok(
+                toolset.as_ref(),
+                "prom_query",
+                object(json!({"query": "up"})),
+            )
+            .await;
+            match answer {
+                Ok(value) if value.to_string().contains("\"job\":\"prometheus\"") => break,
+                _ if Instant::now() > deadline => {
+                    return Err("Prometheus has no `up` series after 30 s".to_owned());
+                }
+                _ => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+        let target = Target {
+            toolset,
+            args: object(json!({"query": "up"})),
+        };
+        measure(&target, "prom_query", calls).await
+    }
+    .await;
+    (server, outcome)
+}
+
+/// Serves one recorded JSON answer on every path of a loopback port; returns the base URL.
+async fn recorded(answer: Value) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind a loopback port: {e}"))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("local address: {e}"))?;
+    let router = axum::Router::new().fallback(move || {
+        let answer = answer.clone();
+        async move { axum::Json(answer) }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(format!("http://{address}"))
+}
+
+/// One read call of an HTTP toolset against a recorded answer.
+async fn recorded_call(
+    block_key: &str,
+    block: Value,
+    prefix: &str,
+    tool: &str,
+    args: Value,
+    answer: Value,
+    calls: usize,
+) -> Result<Stats, String> {
+    let url = recorded(answer).await?;
+    let mut block = block;
+    block["url"] = json!(url);
+    let credentials = Credentials::new(BTreeMap::from([(
+        "token".to_owned(),
+        "read-latency-token".to_owned(),
+    )]));
+    let toolset = build(block_key, block, &credentials, prefix)?;
+    let target = Target {
+        toolset,
+        args: object(args),
+    };
+    measure(&target, tool, calls).await
+}
+
+const RECORDED: &str = "recorded response (in-process HTTP server)";
+
+async fn loki(calls: usize) -> (String, Result<Stats, String>) {
+    // Loki's documented /loki/api/v1/query_range answer: 2 streams of 10 lines each.
+    let streams: Vec<Value> = ["info", "error"]
+        .iter()
+        .map(|level| {
+            let values: Vec<Value> = (0..10)
+                .map(|i| {
+                    json!([
+                        format!("{}", 1_569_266_497_240_578_000_u64 - i * 1_000_000_000),
+                        format!("level={level} msg=\"request served\" path=/orders/{i} status=200")
+                    ])
+                })
+                .collect();
+            json!({"stream": {"app": "api", "namespace": "shop", "level": level}, "values": values})
+        })
+        .collect();
+    let answer = json!({"status": "success", "data": {"resultType": "streams", "result": streams}});
+    let outcome = recorded_call(
+        "loki",
+        json!({}),
+        "loki",
+        "loki_query_range",
+        json!({"query": "{app=\"api\"}", "since": "1h"}),
+        answer,
+        calls,
+    )
+    .await;
+    (RECORDED.to_owned(), outcome)
+}
+
+async fn grafana(calls: usize) -> (String, Result<Stats, String>) {
+    // Grafana's documented /api/search answer.
+    let answer = json!([
+        {"id": 163, "uid": "000000163", "title": "Folder", "url": "/dashboards/f/000000163/folder", "type": "dash-folder", "tags": [], "isStarred": false},
+        {"id": 1, "uid": "cIBgcSjkk", "title": "Production Overview", "url": "/d/cIBgcSjkk/production-overview", "type": "dash-db", "tags": ["prod"], "isStarred": true, "folderUid": "000000163", "folderTitle": "Folder"}
+    ]);
+    let outcome = recorded_call(
+        "grafana",
+        json!({}),
+        "grafana",
+        "grafana_list_dashboards",
+        json!({"query": "production"}),
+        answer,
+        calls,
+    )
+    .await;
+    (RECORDED.to_owned(), outcome)
+}
+
+async fn argocd(calls: usize) -> (String, Result<Stats, String>) {
+    // Argo CD's /api/v1/applications answer (Application objects as `argocd app get -o json`).
+    let items: Vec<Value> = ["api", "web", "worker"]
+        .iter()
+        .map(|name| {
+            json!({
+                "metadata": {"name": name, "namespace": "argocd"},
+                "spec": {"project": "platform",
+                         "source": {"repoURL": "https://git.example.com/deploy.git", "path": format!("apps/{name}"), "targetRevision": "main"},
+                         "destination": {"server": "https://kubernetes.default.svc", "namespace": name}},
+                "status": {"sync": {"status": "Synced", "revision": "4e3b2f1a9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f"},
+                           "health": {"status": "Healthy"}}
+            })
+        })
+        .collect();
+    let answer = json!({"metadata": {"resourceVersion": "123"}, "items": items});
+    let outcome = recorded_call(
+        "argocd",
+        json!({}),
+        "argocd",
+        "argocd_list_applications",
+        json!({}),
+        answer,
+        calls,
+    )
+    .await;
+    (RECORDED.to_owned(), outcome)
+}
+
 fn parse_calls() -> Result<usize, String> {
     let mut calls = DEFAULT_CALLS;
     let mut args = std::env::args().skip(1);
@@ -641,16 +856,20 @@ async fn main() -> std::process::ExitCode {
     run!("s3", "s3_get_object", s3);
     run!("clickhouse", "ch_query", clickhouse);
     run!("mongodb", "mongo_count", mongodb);
+    run!("prometheus", "prom_query", prometheus);
+    run!("loki", "loki_query_range", loki);
+    run!("grafana", "grafana_list_dashboards", grafana);
+    run!("argocd", "argocd_list_applications", argocd);
 
     println!();
     println!(
-        "{:<11} {:<21} {:>9} {:>9} {:>9}  server",
+        "{:<11} {:<24} {:>9} {:>9} {:>9}  server",
         "toolset", "tool", "p50 ms", "p90 ms", "p99 ms"
     );
     for row in &rows {
         match &row.outcome {
             Ok(stats) => println!(
-                "{:<11} {:<21} {:>9} {:>9} {:>9}  {}",
+                "{:<11} {:<24} {:>9} {:>9} {:>9}  {}",
                 row.toolset,
                 row.tool,
                 ms(stats.p50),
@@ -659,7 +878,7 @@ async fn main() -> std::process::ExitCode {
                 row.server
             ),
             Err(reason) => println!(
-                "{:<11} {:<21} skipped: {} ({})",
+                "{:<11} {:<24} skipped: {} ({})",
                 row.toolset,
                 row.tool,
                 reason.replace('\n', " "),

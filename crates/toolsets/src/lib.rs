@@ -10,19 +10,29 @@
 //! [`args::parse_args`] turns bad arguments into a tool error that names the field, and
 //! [`output`] builds results and caps their size with an explicit truncation marker.
 
+#[cfg(feature = "argocd")]
+pub mod argocd;
 pub mod args;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
 pub mod compliance;
 pub mod credentials;
+#[cfg(feature = "grafana")]
+pub mod grafana;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod link;
+#[cfg(feature = "loki")]
+pub mod loki;
 #[cfg(feature = "mongodb")]
 pub mod mongodb;
 pub mod output;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 pub mod prompt;
 #[cfg(feature = "rabbitmq")]
 pub mod rabbitmq;
@@ -31,8 +41,11 @@ pub mod resource;
 mod rowset;
 #[cfg(feature = "s3")]
 pub mod s3;
+#[cfg(any(feature = "prometheus", feature = "loki"))]
+pub mod series;
 #[cfg(any(feature = "postgres", feature = "clickhouse"))]
 mod sql_locks;
+pub mod time;
 pub mod toolset;
 #[cfg(feature = "valkey")]
 pub mod valkey;

@@ -48,7 +48,7 @@ pub(crate) fn refusal(sql: &str, dialect: Dialect) -> Option<String> {
         }
         _ => {}
     }
-    for i in 0..words.len() {
+    for (i, word) in words.iter().enumerate() {
         if keyword(i) == Some("for") {
             let clause = match (keyword(i + 1), keyword(i + 2), keyword(i + 3)) {
                 (Some("update"), ..) => Some("FOR UPDATE"),
@@ -64,9 +64,9 @@ pub(crate) fn refusal(sql: &str, dialect: Dialect) -> Option<String> {
                 );
             }
         }
-        if is_advisory_lock(&words[i].text) {
+        if is_advisory_lock(&word.text) {
             return refuse(
-                &format!("{}()", words[i].text),
+                &format!("{}()", word.text),
                 "an advisory lock can outlive the call on a pooled connection and block other \
                  sessions",
             );

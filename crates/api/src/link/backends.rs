@@ -7,7 +7,7 @@ use kube::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{HTTP_URL_MESSAGE, HTTP_URL_RULE};
+use crate::common::{HTTP_URL_MESSAGE, HTTP_URL_RULE, TlsOptions};
 
 macro_rules! port_default {
     ($name:ident, $port:expr) => {
@@ -240,7 +240,8 @@ fn rmq_vhost() -> String {
     "/".into()
 }
 
-/// Prometheus HTTP API. Credentials (optional): `token` (bearer) or `username`, `password`.
+/// Prometheus HTTP API. Credentials (optional): `token` (bearer) or `username`, `password`
+/// (basic), and `ca.crt` for TLS.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusBackend {
@@ -248,9 +249,14 @@ pub struct PrometheusBackend {
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = kube::core::Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
     pub url: String,
+    /// TLS: the server certificate is verified against `ca.crt` from the credentials, else the
+    /// system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
-/// Loki HTTP API. Credentials (optional): `token` or `username`, `password`.
+/// Loki HTTP API. Credentials (optional): `token` (bearer) or `username`, `password` (basic),
+/// and `ca.crt` for TLS.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LokiBackend {
@@ -262,9 +268,14 @@ pub struct LokiBackend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
     pub tenant_id: Option<String>,
+    /// TLS: the server certificate is verified against `ca.crt` from the credentials, else the
+    /// system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
-/// Grafana HTTP API. Credentials: `token` (a service account token).
+/// Grafana HTTP API. Credentials: `token` (a service account token) or `username`, `password`
+/// (basic auth), and `ca.crt` for TLS.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct GrafanaBackend {
@@ -276,6 +287,10 @@ pub struct GrafanaBackend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
     pub org_id: Option<i32>,
+    /// TLS: the server certificate is verified against `ca.crt` from the credentials, else the
+    /// system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
 /// Valkey or Redis. Credentials (optional): `password`, and `username` for ACL users.
@@ -302,7 +317,7 @@ pub struct ValkeyBackend {
     pub key_prefix: Option<String>,
 }
 
-/// Argo CD API. Credentials: `token` (an Argo CD account token).
+/// Argo CD API. Credentials: `token` (an Argo CD account token), and `ca.crt` for TLS.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ArgocdBackend {
@@ -314,6 +329,10 @@ pub struct ArgocdBackend {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), inner(length(min = 1, max = 253)))]
     pub projects: Vec<String>,
+    /// TLS: the server certificate is verified against `ca.crt` from the credentials, else the
+    /// system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
 /// An HTTP API described by OpenAPI (FastAPI or any other). Credentials (optional): `token`
@@ -337,6 +356,10 @@ pub struct FastapiBackend {
     #[serde(default = "max_operations")]
     #[schemars(range(min = 0, max = 500))]
     pub max_operations: i32,
+    /// TLS: the server certificate is verified against `ca.crt` from the credentials, else the
+    /// system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
 fn openapi_path() -> String {

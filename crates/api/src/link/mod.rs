@@ -75,7 +75,7 @@ pub struct McpLinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rabbitmq: Option<RabbitmqBackend>,
     /// Prometheus: prom_query, prom_query_range, prom_alerts, prom_targets, prom_rules,
-    /// prom_label_values, prom_series.
+    /// prom_label_values, prom_series, prom_metadata (read only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusBackend>,
     /// Loki: loki_query, loki_query_range, loki_labels, loki_label_values, loki_series.
@@ -91,7 +91,8 @@ pub struct McpLinkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valkey: Option<ValkeyBackend>,
     /// Argo CD: argocd_list_applications, argocd_get_application, argocd_get_app_resources,
-    /// argocd_list_projects, argocd_get_app_events; argocd_sync_application.
+    /// argocd_list_projects, argocd_get_app_events, argocd_get_app_history;
+    /// argocd_sync_application, argocd_rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argocd: Option<ArgocdBackend>,
     /// An OpenAPI-described HTTP API: fastapi_openapi, fastapi_get, one typed tool per

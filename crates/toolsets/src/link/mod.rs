@@ -121,6 +121,14 @@ fn backend_toolset(
         Backend::Clickhouse(block) => crate::clickhouse::toolset(_link, block),
         #[cfg(feature = "mongodb")]
         Backend::Mongodb(block) => crate::mongodb::toolset(_link, block),
+        #[cfg(feature = "prometheus")]
+        Backend::Prometheus(block) => crate::prometheus::toolset(_link, block),
+        #[cfg(feature = "loki")]
+        Backend::Loki(block) => crate::loki::toolset(_link, block),
+        #[cfg(feature = "grafana")]
+        Backend::Grafana(block) => crate::grafana::toolset(_link, block),
+        #[cfg(feature = "argocd")]
+        Backend::Argocd(block) => crate::argocd::toolset(_link, block),
         other => Err(BuildError::Unsupported(other.link_type())),
     }
 }
