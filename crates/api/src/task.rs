@@ -208,4 +208,9 @@ pub struct RunRecord {
     pub tokens: i64,
     /// Cost in USD, e.g. `$0.0012`.
     pub cost: String,
+    /// `find_tools` searches the run made: extra round trips for tools its selection left
+    /// out (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub tool_searches: Option<i64>,
 }

@@ -57,6 +57,8 @@ pub struct RunEntry {
     pub model: String,
     /// Tool calls the model made.
     pub tool_calls: usize,
+    /// `find_tools` searches: extra round trips for tools selection left out.
+    pub tool_searches: u32,
     /// Why it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -83,6 +85,7 @@ impl RunEntry {
             cost_usd: outcome.cost.usd,
             model: outcome.model.clone(),
             tool_calls: outcome.tool_calls.len(),
+            tool_searches: outcome.tool_searches,
             error: outcome.error.clone(),
         }
     }
@@ -97,6 +100,7 @@ impl RunEntry {
             summary: self.summary.clone(),
             tokens: i64::try_from(self.tokens).unwrap_or(i64::MAX),
             cost: format_usd(self.cost_usd),
+            tool_searches: (self.tool_searches > 0).then_some(i64::from(self.tool_searches)),
         }
     }
 
@@ -115,6 +119,10 @@ impl RunEntry {
             cost_usd: parse_usd(&record.cost).unwrap_or(0.0),
             model: String::new(),
             tool_calls: 0,
+            tool_searches: record
+                .tool_searches
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
             error: None,
         }
     }
@@ -326,6 +334,7 @@ mod tests {
             cost_usd: usd,
             model: "m".into(),
             tool_calls: 2,
+            tool_searches: 0,
             error: None,
         }
     }

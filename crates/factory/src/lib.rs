@@ -7,6 +7,7 @@
 //! - [`schedule`]: which task runs when (cron in a time zone, run-once, run-now, missed runs,
 //!   retries, chains, paused agents), pure over an injected clock;
 //! - [`select`]: which tools a run is offered, chosen locally with zero API calls;
+//! - [`find_tools`]: the built-in tool a run asks for tools selection left out;
 //! - [`provider`]: the Anthropic Messages API and OpenAI-compatible chat completions, with
 //!   retries;
 //! - [`run`]: the agent loop, executing tool calls through the host as `agent:<name>`;
@@ -15,6 +16,7 @@
 //! - [`driver`]: the factory that drives all of it in real time.
 
 pub mod driver;
+pub mod find_tools;
 pub mod history;
 pub mod host;
 pub mod notify;

@@ -606,6 +606,7 @@ mod tests {
             duration: Duration::from_millis(4200),
             iterations: 2,
             tool_calls: Vec::new(),
+            tool_searches: 0,
             tools_offered: Vec::new(),
         }
     }

@@ -25,6 +25,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::Value;
 
 use crate::{
+    find_tools,
     host::{HostTool, KnowledgeSource, ToolHost},
     pricing::{self, Cost},
     provider::{
@@ -172,9 +173,11 @@ pub struct RunOutcome {
     pub duration: Duration,
     /// Model round trips made.
     pub iterations: u32,
-    /// The tool calls the model made, in order.
+    /// The tool calls the model made, in order (`find_tools` searches included).
     pub tool_calls: Vec<ToolCallRecord>,
-    /// The tools offered.
+    /// `find_tools` searches: round trips spent fetching tools selection left out.
+    pub tool_searches: u32,
+    /// The tools offered by the end of the run (selected, then found).
     pub tools_offered: Vec<String>,
 }
 
@@ -199,6 +202,7 @@ impl RunOutcome {
             duration: Duration::ZERO,
             iterations: 0,
             tool_calls: Vec::new(),
+            tool_searches: 0,
             tools_offered: Vec::new(),
         }
     }
@@ -212,6 +216,7 @@ pub const SUMMARY_CHARS: usize = 200;
 struct Progress {
     usage: Usage,
     iterations: u32,
+    tool_searches: u32,
     tool_calls: Vec<ToolCallRecord>,
     last_text: String,
 }
@@ -236,39 +241,22 @@ pub async fn run(input: &RunInput, deps: RunDeps<'_>) -> RunOutcome {
             mode: input.mode,
         },
     );
-    let offered: Vec<&HostTool> = selection.tools.iter().map(|t| &t.tool).collect();
+    let eligible = select::eligible(&host_tools, input.mode);
+    let mut offer = Offer::new(selection.tools.iter().map(|t| &t.tool).collect(), eligible);
     let knowledge = deps.knowledge.matching(&selection.terms);
     let system = system_prompt(input, &knowledge);
-    let names = WireNames::new(offered.iter().map(|t| t.name()));
-    let specs: Vec<ToolSpec> = offered
-        .iter()
-        .map(|t| ToolSpec {
-            name: names.wire(t.name()).to_owned(),
-            description: t.description().to_owned(),
-            input_schema: t.tool.input_schema.as_ref().clone(),
-        })
-        .collect();
     tracing::info!(
         task = %input.task,
         agent = %input.agent,
         model = deps.model.model(),
-        tools = specs.len(),
+        tools = offer.offered.len(),
         "run started"
     );
 
     let mut progress = Progress::default();
     let looped = tokio::time::timeout(
         input.timeout,
-        drive(
-            input,
-            deps,
-            &system,
-            &specs,
-            &names,
-            &offered,
-            &host_tools,
-            &mut progress,
-        ),
+        drive(input, deps, &system, &mut offer, &host_tools, &mut progress),
     )
     .await;
     let end = looped.unwrap_or_else(|_| {
@@ -304,7 +292,8 @@ pub async fn run(input: &RunInput, deps: RunDeps<'_>) -> RunOutcome {
         duration: clock.elapsed(),
         iterations: progress.iterations,
         tool_calls: progress.tool_calls,
-        tools_offered: offered.iter().map(|t| t.name().to_owned()).collect(),
+        tool_searches: progress.tool_searches,
+        tools_offered: offer.offered.iter().map(|t| t.name().to_owned()).collect(),
     };
     tracing::info!(
         task = %input.task,
@@ -321,14 +310,11 @@ pub async fn run(input: &RunInput, deps: RunDeps<'_>) -> RunOutcome {
     outcome
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn drive(
     input: &RunInput,
     deps: RunDeps<'_>,
     system: &str,
-    specs: &[ToolSpec],
-    names: &WireNames,
-    offered: &[&HostTool],
+    offer: &mut Offer<'_>,
     host_tools: &[HostTool],
     progress: &mut Progress,
 ) -> End {
@@ -344,7 +330,7 @@ async fn drive(
             .complete(ChatRequest {
                 system,
                 messages: &messages,
-                tools: specs,
+                tools: &offer.specs,
             })
             .await
         {
@@ -360,8 +346,14 @@ async fn drive(
         }
         let mut results = Vec::with_capacity(reply.tool_calls.len());
         for call in &reply.tool_calls {
-            let (result, record) =
-                execute(input, deps, &identity, names, offered, host_tools, call).await;
+            if offer.names.tool(&call.name) == Some(find_tools::FIND_TOOLS) {
+                progress.tool_searches += 1;
+                let (result, record) = offer.search(input, call);
+                progress.tool_calls.push(record);
+                results.push(result);
+                continue;
+            }
+            let (result, record) = execute(input, deps, &identity, offer, host_tools, call).await;
             progress.tool_calls.push(record);
             results.push(result);
         }
@@ -404,12 +396,16 @@ async fn execute(
     input: &RunInput,
     deps: RunDeps<'_>,
     identity: &str,
-    names: &WireNames,
-    offered: &[&HostTool],
+    offer: &Offer<'_>,
     host_tools: &[HostTool],
     call: &ToolCall,
 ) -> (ToolResult, ToolCallRecord) {
-    let name = names.tool(&call.name).unwrap_or(&call.name).to_owned();
+    let offered = &offer.offered;
+    let name = offer
+        .names
+        .tool(&call.name)
+        .unwrap_or(&call.name)
+        .to_owned();
     let refuse = |message: String| {
         tracing::info!(task = %input.task, tool = %name, reason = %message, "tool call refused");
         (
@@ -435,8 +431,16 @@ async fn execute(
     }
     if !offered.iter().any(|t| t.name() == name) {
         let available: Vec<&str> = offered.iter().map(|t| t.name()).collect();
+        let search = if offer.can_search() {
+            format!(
+                " To get another tool, call `{}` first.",
+                find_tools::FIND_TOOLS
+            )
+        } else {
+            String::new()
+        };
         return refuse(format!(
-            "`{name}` is not available in this run. Available tools: {}.",
+            "`{name}` is not available in this run. Available tools: {}.{search}",
             available.join(", ")
         ));
     }
@@ -574,6 +578,115 @@ pub fn summarize(text: &str) -> String {
     let mut cut: String = line.chars().take(SUMMARY_CHARS - 1).collect();
     cut.push('…');
     cut
+}
+
+/// The tools of a run: those it may use (`eligible`), those offered to the model so far (the
+/// selection, then what `find_tools` added) and their specs as sent. Wire names are fixed
+/// for the whole run over every eligible tool, so a tool found later keeps a stable name.
+struct Offer<'a> {
+    eligible: Vec<&'a HostTool>,
+    offered: Vec<&'a HostTool>,
+    specs: Vec<ToolSpec>,
+    names: WireNames,
+}
+
+impl<'a> Offer<'a> {
+    fn new(selected: Vec<&'a HostTool>, eligible: Vec<&'a HostTool>) -> Self {
+        let names = WireNames::new(
+            eligible
+                .iter()
+                .map(|t| t.name())
+                .chain([find_tools::FIND_TOOLS]),
+        );
+        let mut offer = Self {
+            eligible,
+            offered: Vec::new(),
+            specs: Vec::new(),
+            names,
+        };
+        offer.add(&selected);
+        if offer.can_search() {
+            offer.specs.push(find_tools::spec());
+        }
+        offer
+    }
+
+    /// Whether some tool the run may use was not offered yet.
+    fn can_search(&self) -> bool {
+        self.eligible
+            .iter()
+            .any(|t| !self.offered.iter().any(|o| o.name() == t.name()))
+    }
+
+    fn add(&mut self, tools: &[&'a HostTool]) {
+        for tool in tools {
+            if self.offered.iter().any(|o| o.name() == tool.name()) {
+                continue;
+            }
+            self.offered.push(tool);
+            self.specs.push(ToolSpec {
+                name: self.names.wire(tool.name()).to_owned(),
+                description: tool.description().to_owned(),
+                input_schema: tool.tool.input_schema.as_ref().clone(),
+            });
+        }
+        // The search tool, when offered, stays last, after every tool it can add.
+        if let Some(at) = self
+            .specs
+            .iter()
+            .position(|s| s.name == find_tools::FIND_TOOLS)
+        {
+            let search = self.specs.remove(at);
+            if self.can_search() {
+                self.specs.push(search);
+            }
+        }
+    }
+
+    /// Answers one `find_tools` call, adding what it found to the next round trip's tools.
+    fn search(&mut self, input: &RunInput, call: &ToolCall) -> (ToolResult, ToolCallRecord) {
+        let (content, is_error) = match find_tools::parse(&call.arguments) {
+            Err(message) => (message, true),
+            Ok((query, limit)) => {
+                let candidates: Vec<&HostTool> = self
+                    .eligible
+                    .iter()
+                    .copied()
+                    .filter(|t| !self.offered.iter().any(|o| o.name() == t.name()))
+                    .collect();
+                let options = SelectOptions {
+                    max_tools: limit,
+                    mode: input.mode,
+                };
+                let found = find_tools::find(&query, limit, &candidates, &options);
+                tracing::info!(
+                    task = %input.task,
+                    query = %query,
+                    found = ?found.iter().map(|t| t.name()).collect::<Vec<_>>(),
+                    "find_tools"
+                );
+                let text = find_tools::answer(&query, &found, |n| self.names.wire(n).to_owned());
+                self.add(&found);
+                (text, false)
+            }
+        };
+        (
+            ToolResult {
+                call_id: call.id.clone(),
+                content,
+                is_error,
+            },
+            ToolCallRecord {
+                name: find_tools::FIND_TOOLS.to_owned(),
+                outcome: if is_error {
+                    CallOutcome::Error
+                } else {
+                    CallOutcome::Ok
+                },
+                duration: Duration::ZERO,
+            },
+        )
+    }
 }
 
 /// Tool names as sent to the model: provider APIs accept `[A-Za-z0-9_-]{1,64}`, MCP names may

@@ -4,17 +4,22 @@
 //! of irrelevant tools makes the model pick worse. So a run offers only:
 //!
 //! 1. the core tools (`ping`, `server_info`), always;
-//! 2. every tool of a family the description names through the keyword table (e.g. "cpu" ->
-//!    the Prometheus tools). A tool belongs to a family by its link type when the host knows it,
-//!    else by its name prefix, else (a custom `toolPrefix`) by its description naming the
-//!    backend;
+//! 2. the tools of each family the request names through the keyword table (e.g. "cpu" ->
+//!    Prometheus) — directly, or through what its words imply ([`IMPLIED`]: "disk filling
+//!    up" implies metrics, "bounce" implies restart). Of a named family it keeps the tools
+//!    whose names and descriptions match the request, its discovery tool (a read tool that
+//!    needs no argument), and in an act run that asks for a change its write tools. A tool
+//!    belongs to a family by its link type when the host knows it, else by its name prefix,
+//!    else (a custom `toolPrefix`) by its description naming the backend;
 //! 3. the other tools ranked by BM25 over the terms of their names (split on `_`) and
 //!    descriptions, keeping only those close to the best match: a few when the keyword table
-//!    already matched, more when it did not.
+//!    already matched, more when it did not; and in an act run asking for a change, the best
+//!    ranked write tools.
 //!
 //! The total is capped by the Agent's `maxTools` (core tools always stay). A monitor-mode run
 //! never sees a write tool, and no run sees the Dark Factory's own tools (a task that starts
-//! or pauses tasks would make runs trigger runs).
+//! or pauses tasks would make runs trigger runs). What selection leaves out, the model can
+//! still ask for with `find_tools` ([`crate::find_tools`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -48,7 +53,7 @@ pub struct Family {
 }
 
 /// The keyword table (the seed's, with CloudNativePG tools beside plain PostgreSQL ones).
-pub const FAMILIES: [Family; 13] = [
+pub const FAMILIES: [Family; 16] = [
     Family {
         name: "prometheus",
         keywords: &["prometheus", "metric", "alert", "cpu", "memory"],
@@ -146,6 +151,30 @@ pub const FAMILIES: [Family; 13] = [
         markers: &["valkey", "redis"],
     },
     Family {
+        name: "git",
+        keywords: &["git", "repo", "repository", "code", "commit", "branch"],
+        prefixes: &["git_"],
+        names: &["clone_repo", "list_files", "read_file", "search_code"],
+        link_types: &[LinkType::Git],
+        markers: &["git", "repository"],
+    },
+    Family {
+        name: "fastapi",
+        keywords: &["api", "endpoint", "openapi", "fastapi"],
+        prefixes: &["fastapi_"],
+        names: &[],
+        link_types: &[LinkType::Fastapi],
+        markers: &["openapi", "fastapi"],
+    },
+    Family {
+        name: "knowledge",
+        keywords: &["knowledge", "runbook", "playbook", "documentation", "docs"],
+        prefixes: &["knowledge_"],
+        names: &[],
+        link_types: &[],
+        markers: &[],
+    },
+    Family {
         name: "s3",
         keywords: &["s3", "bucket", "minio", "seaweedfs"],
         prefixes: &["s3_"],
@@ -155,8 +184,141 @@ pub const FAMILIES: [Family; 13] = [
     },
 ];
 
+/// What a request's words imply beyond themselves: people describe a symptom ("disk filling
+/// up", "p99 latency", "bounce it") rather than the system or tool that answers it. Each row
+/// maps symptom words to the words of the tools that answer them — family keywords of the
+/// table above or words of the tools' own names and descriptions — which are added to the
+/// request's terms for family matching and ranking. Rows are concepts (saturation, latency,
+/// time ranges, schemas, counts, ...), not tasks: a word belongs here when any request using
+/// it in an operations context points at the same kind of tool.
+#[rustfmt::skip]
+const IMPLIED: &[(&[&str], &[&str])] = &[
+    // Saturation, latency, traffic and error rates are metrics.
+    (&["cpu", "memory", "load", "disk", "filesystem", "saturation", "saturated", "utilization", "utilisation", "usage",
+       "capacity", "latency", "p99", "p95", "p90", "p50", "percentile", "slow", "slower",
+       "slowness", "throughput", "rps", "qps", "traffic", "5xx", "uptime", "scrape", "exporter",
+       "spike", "spiking", "oom", "rate", "error_rate"],
+     &["metric", "promql"]),
+    // Time ranges: a series over a range, not one instant.
+    (&["hour", "yesterday", "overnight", "trend", "week", "past", "since", "after", "day",
+       "daily", "hourly", "minute", "over_time", "history"],
+     &["range"]),
+    // What printed what: logs.
+    (&["printed", "exception", "stacktrace", "traceback", "panic", "crash", "crashed", "line",
+       "grep", "said"],
+     &["log"]),
+    // The shape of a table.
+    (&["column", "index", "schema", "constraint", "ddl"],
+     &["describe", "table"]),
+    // Counting and aggregating rows.
+    (&["many", "number", "count", "total", "average", "avg", "sum", "split", "breakdown",
+       "group", "top", "distribution", "compute", "compare"],
+     &["query", "count", "aggregate", "sql"]),
+    // Messages and their payloads.
+    (&["message", "payload", "newest", "latest", "dlq", "dead_letter", "poison"],
+     &["consume", "peek", "message"]),
+    // Keys that expire: the cache.
+    (&["ttl", "expire", "expiry", "expires", "evict", "eviction", "session"],
+     &["valkey", "key"]),
+    // Deploys and GitOps.
+    (&["deployed", "release", "rollout", "rolled", "roll", "degraded", "outofsync", "drift",
+       "forward"],
+     &["argocd", "sync", "history"]),
+    // Graphs and dashboards.
+    (&["graph", "chart", "marker", "visualization"],
+     &["grafana", "dashboard", "annotation"]),
+    // Cluster guardrails.
+    (&["guardrail", "policy", "compliance", "admission", "rego", "opa", "pass"],
+     &["policy", "check"]),
+    // Whether things answer and connect.
+    (&["validate", "verify", "connectivity", "reachable", "reach"], &["test", "run"]),
+    // What depends on what.
+    (&["depend", "dependency", "dependent", "impact", "downstream", "upstream", "break",
+       "affected", "blast"],
+     &["topology", "component", "link"]),
+    // Objects in buckets.
+    (&["file", "object", "upload", "export", "backup"],
+     &["s3", "bucket", "object"]),
+    // Write verbs people use for the tools' own verbs.
+    (&["bounce", "reboot", "kick", "recycle"], &["restart"]),
+    (&["emit", "resend", "replay", "republish", "enqueue"], &["produce", "publish"]),
+    (&["annotate", "note", "marker"], &["annotation", "create"]),
+    (&["insert", "record", "log_entry"], &["execute", "insert"]),
+    (&["wipe", "purge", "evict", "flush", "clear", "remove"], &["delete"]),
+    (&["pause", "resume", "disable", "enable"], &["toggle"]),
+];
+
+/// Words that ask for a change: in an act run they let the best-ranked write tools in even
+/// when no family was named.
+const WRITE_VERBS: &[&str] = &[
+    "insert",
+    "add",
+    "put",
+    "write",
+    "delete",
+    "remove",
+    "drop",
+    "restart",
+    "bounce",
+    "reboot",
+    "scale",
+    "sync",
+    "roll",
+    "rollback",
+    "publish",
+    "produce",
+    "emit",
+    "resend",
+    "replay",
+    "annotate",
+    "mark",
+    "marker",
+    "upload",
+    "purge",
+    "clear",
+    "flush",
+    "create",
+    "update",
+    "set",
+    "apply",
+    "execute",
+    "run",
+    "wipe",
+    "evict",
+    "kick",
+    "recycle",
+    "enqueue",
+    "republish",
+    "vacuum",
+    "fix",
+    "clean",
+    "cleanup",
+    "reset",
+    "kill",
+    "cancel",
+    "move",
+    "archive",
+    "migrate",
+    "truncate",
+    "rotate",
+    "pause",
+    "resume",
+    "toggle",
+];
+
+/// Most tools of a named family kept for matching the request's terms.
+const FAMILY_TOOLS: usize = 4;
+/// Most discovery tools of a named family kept beside those.
+const FAMILY_DISCOVERY: usize = 1;
+
+/// Most write tools of a named family kept when the request asks for a change.
+const FAMILY_WRITES: usize = 2;
+
+/// Most write tools a write verb lets in beside the others.
+const EXTRA_WRITES: usize = 2;
+
 /// Most tools the ranking adds beside keyword-selected tools.
-const EXTRA_WITH_KEYWORDS: usize = 3;
+const EXTRA_WITH_KEYWORDS: usize = 2;
 /// Most tools the ranking adds when the keyword table named no family.
 const EXTRA_WITHOUT_KEYWORDS: usize = 8;
 /// A ranked tool must score at least this share of the best score to be added.
@@ -239,18 +401,28 @@ pub struct SelectOptions {
     pub mode: TaskMode,
 }
 
+/// The tools a run in `mode` may use at all: a monitor run only read tools, no run the Dark
+/// Factory's own tools, and no host tool named like the loop's built-in `find_tools`.
+pub fn eligible(tools: &[HostTool], mode: TaskMode) -> Vec<&HostTool> {
+    tools
+        .iter()
+        .filter(|t| !t.name().starts_with(EXCLUDED_PREFIX))
+        .filter(|t| t.name() != crate::find_tools::FIND_TOOLS)
+        .filter(|t| mode == TaskMode::Act || t.access == Access::Read)
+        .collect()
+}
+
 /// Selects the tools offered to a run whose task reads `description`.
 pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) -> Selection {
     let terms = normalize_terms(description);
-    let eligible: Vec<&HostTool> = tools
-        .iter()
-        .filter(|t| !t.name().starts_with(EXCLUDED_PREFIX))
-        .filter(|t| options.mode == TaskMode::Act || t.access == Access::Read)
-        .collect();
+    let query = with_implied(&terms);
+    let eligible = eligible(tools, options.mode);
 
     let docs: Vec<Vec<String>> = eligible.iter().map(|t| tool_terms(t)).collect();
-    let scores = bm25(&terms, &docs);
-    let named = named_families(&terms);
+    let scores = bm25(&query, &docs);
+    let named = named_families(&terms, &query);
+    let asks_for_change =
+        options.mode == TaskMode::Act && terms.iter().any(|t| WRITE_VERBS.contains(&t.as_str()));
 
     let mut core = Vec::new();
     let mut keyword = Vec::new();
@@ -274,6 +446,7 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
         }
     }
     keyword.sort_by(best_first);
+    let keyword = per_family(keyword, asks_for_change);
     ranked.sort_by(best_first);
 
     let best = scores.iter().copied().fold(0.0_f64, f64::max);
@@ -282,10 +455,22 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
     } else {
         EXTRA_WITH_KEYWORDS
     };
-    let extras = ranked
+    let (extras, rest): (Vec<_>, Vec<_>) = ranked
         .into_iter()
-        .filter(|(score, _)| *score >= best * MIN_SHARE_OF_BEST)
-        .take(extra_limit);
+        .enumerate()
+        .partition(|(i, (score, _))| *i < extra_limit && *score >= best * MIN_SHARE_OF_BEST);
+    // A request for a change gets the best-ranked write tools even when read tools outrank
+    // them ("bounce search-api" ranks kubectl_get beside kubectl_restart).
+    let writes: Vec<(f64, SelectedTool)> = if asks_for_change {
+        rest.into_iter()
+            .map(|(_, scored)| scored)
+            .filter(|(_, t)| t.tool.access == Access::Write)
+            .take(EXTRA_WRITES)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let extras = extras.into_iter().map(|(_, scored)| scored).chain(writes);
 
     let cap = options.max_tools.max(core.len());
     let mut selected = core;
@@ -295,6 +480,44 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
         tools: selected,
         terms,
     }
+}
+
+/// The keyword-selected tools kept of each family, best first: a family's tools that match
+/// the request's terms, at most [`FAMILY_TOOLS`] of them, and its discovery tools (read tools
+/// whose schema requires nothing, e.g. list tables or list alerts) up to
+/// [`FAMILY_DISCOVERY`], so the model can always find out what the backend holds; and when
+/// the request asks for a change, its write tools up to [`FAMILY_WRITES`].
+fn per_family(keyword: Vec<(f64, SelectedTool)>, writes: bool) -> Vec<(f64, SelectedTool)> {
+    let mut kept: Vec<(f64, SelectedTool)> = Vec::with_capacity(keyword.len());
+    let mut counts: BTreeMap<&'static str, [usize; 3]> = BTreeMap::new();
+    for (score, selected) in keyword {
+        let Reason::Keyword { family, .. } = selected.reason else {
+            continue;
+        };
+        let [matched, discovery, written] = counts.entry(family).or_insert([0; 3]);
+        if score > 0.0 && *matched < FAMILY_TOOLS {
+            *matched += 1;
+        } else if is_discovery(&selected.tool) && *discovery < FAMILY_DISCOVERY {
+            *discovery += 1;
+        } else if writes && selected.tool.access == Access::Write && *written < FAMILY_WRITES {
+            *written += 1;
+        } else {
+            continue;
+        }
+        kept.push((score, selected));
+    }
+    kept
+}
+
+/// A read tool that needs no argument: it lists or summarises what a backend holds.
+fn is_discovery(tool: &HostTool) -> bool {
+    tool.access == Access::Read
+        && tool
+            .tool
+            .input_schema
+            .get("required")
+            .and_then(|r| r.as_array())
+            .is_none_or(|r| r.is_empty())
 }
 
 /// Orders scored tools by descending score, then by name (a stable, reproducible order).
@@ -378,17 +601,35 @@ fn tool_terms(tool: &HostTool) -> Vec<String> {
     doc
 }
 
-/// The families the description names, each with the first keyword that named it.
-fn named_families(terms: &[String]) -> Vec<(&'static Family, &'static str)> {
+/// The request's terms followed by what they imply ([`IMPLIED`]), without repeats.
+fn with_implied(terms: &[String]) -> Vec<String> {
+    let mut query = terms.to_vec();
+    for (symptoms, implied) in IMPLIED {
+        if symptoms.iter().any(|s| terms.contains(&stem(s))) {
+            for word in *implied {
+                let word = stem(word);
+                if !query.contains(&word) {
+                    query.push(word);
+                }
+            }
+        }
+    }
+    query
+}
+
+/// The families the request names, each with the keyword that named it: a word of the
+/// request itself when one is a keyword, else a word it implies.
+fn named_families(terms: &[String], query: &[String]) -> Vec<(&'static Family, &'static str)> {
+    let named_in = |words: &[String], family: &'static Family| {
+        family
+            .keywords
+            .iter()
+            .find(|k| words.contains(&stem(k)))
+            .map(|k| (family, *k))
+    };
     FAMILIES
         .iter()
-        .filter_map(|family| {
-            family
-                .keywords
-                .iter()
-                .find(|k| terms.contains(&stem(k)))
-                .map(|k| (family, *k))
-        })
+        .filter_map(|family| named_in(terms, family).or_else(|| named_in(query, family)))
         .collect()
 }
 
@@ -628,23 +869,24 @@ mod tests {
         tools.push(tool("loki_query", "Run a LogQL query.", Access::Read));
         for (description, expected) in cases {
             let selection = select(description, &tools, &act(24));
-            let hit = selection.tools.iter().find(|t| t.tool.name() == expected);
+            // The family is named: its tools that match the words, or its discovery tool.
+            let family = FAMILIES
+                .iter()
+                .find(|f| belongs_to(tools.iter().find(|t| t.name() == expected).unwrap(), f))
+                .unwrap();
+            let hit = selection.tools.iter().find(|t| {
+                matches!(t.reason, Reason::Keyword { family: named, .. } if named == family.name)
+            });
             assert!(
-                matches!(
-                    hit,
-                    Some(SelectedTool {
-                        reason: Reason::Keyword { .. },
-                        ..
-                    })
-                ),
-                "{description:?} should select {expected} by keyword: {:?}",
+                hit.is_some(),
+                "{description:?} should name the family of {expected}: {:?}",
                 selection.names()
             );
         }
     }
 
     #[test]
-    fn a_keyword_selects_the_whole_family_and_core_tools_come_first() {
+    fn a_keyword_selects_the_family_tools_that_match_and_core_tools_come_first() {
         let selection = select("Check the CPU load", &catalogue(), &act(24));
         let names = selection.names();
         assert_eq!(&names[..2], ["ping", "server_info"]);
@@ -672,8 +914,11 @@ mod tests {
         let names = select("validate the deployment", &catalogue(), &act(24))
             .names()
             .join(",");
-        assert!(names.contains("query_topology") && names.contains("list_components"));
         assert!(names.contains("run_test"), "{names}");
+        assert!(
+            names.contains("list_components"),
+            "its discovery tool: {names}"
+        );
         assert!(!names.contains("get_stack_structure"), "{names}");
     }
 
@@ -772,7 +1017,10 @@ mod tests {
 
     #[test]
     fn custom_prefixes_are_matched_by_link_type_or_description() {
-        let mut tools = catalogue();
+        let mut tools: Vec<HostTool> = catalogue()
+            .into_iter()
+            .filter(|t| CORE_TOOLS.contains(&t.name()))
+            .collect();
         tools.push(tool(
             "orders_query",
             "Run a read-only SQL query on PostgreSQL.",
@@ -795,7 +1043,7 @@ mod tests {
             "Query a PostgreSQL datasource.",
             Access::Read,
         ));
-        let selection = select("postgres health", &tools, &act(24));
+        let selection = select("postgres tables and queries", &tools, &act(24));
         let keyword: Vec<&str> = selection
             .tools
             .iter()

@@ -490,3 +490,108 @@ async fn an_unknown_model_costs_nothing_and_says_so() {
     assert!((outcome.cost.usd - 0.006).abs() < 1e-12);
     assert!(outcome.cost_note.is_none());
 }
+
+fn offered_names(request: &support::Recorded) -> Vec<String> {
+    request.body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tool_selection_left_out_is_fetched_with_find_tools_and_used_in_the_same_run() {
+    let model = ScriptedModel::start(vec![
+        Scripted::ok(anthropic::tool_use(
+            &[(
+                "tu_1",
+                "find_tools",
+                json!({"query": "run a SQL query on PostgreSQL"}),
+            )],
+            900,
+            30,
+        )),
+        Scripted::ok(anthropic::tool_use(
+            &[(
+                "tu_2",
+                "pg_query",
+                json!({"sql": "select count(*) from orders"}),
+            )],
+            1100,
+            30,
+        )),
+        Scripted::ok(anthropic::text(
+            "There are 1234 orders and the buckets are listed.",
+            1300,
+            40,
+        )),
+    ])
+    .await;
+    let host = FakeHost::new();
+    let outcome = run_task(
+        &host,
+        anthropic_agent(&model),
+        json!({"description": "List the S3 buckets.", "mode": "monitor"}),
+    )
+    .await;
+    assert_eq!(outcome.phase, TaskPhase::Succeeded, "{:?}", outcome.error);
+    assert_eq!(outcome.tool_searches, 1);
+    assert_eq!(outcome.iterations, 3, "one extra round trip for the search");
+
+    let requests = model.requests();
+    let first = offered_names(&requests[0]);
+    assert!(first.contains(&"s3_list_buckets".to_owned()), "{first:?}");
+    assert!(!first.contains(&"pg_query".to_owned()), "{first:?}");
+    assert_eq!(first.last().map(String::as_str), Some("find_tools"));
+    let second = offered_names(&requests[1]);
+    assert!(second.contains(&"pg_query".to_owned()), "{second:?}");
+    assert!(
+        !second.contains(&"pg_execute".to_owned()),
+        "a monitor run never finds a write tool: {second:?}"
+    );
+    let answer = requests[1].body["messages"].to_string();
+    assert!(answer.contains("pg_query"), "{answer}");
+
+    let calls = host.calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "find_tools is answered by the loop, not the host"
+    );
+    assert_eq!(calls[0].name, "pg_query");
+    assert!(outcome.tools_offered.contains(&"pg_query".to_owned()));
+    assert_eq!(outcome.tool_calls[0].name, "find_tools");
+    assert_eq!(outcome.tool_calls[0].outcome, CallOutcome::Ok);
+
+    // History and status count the search.
+    let entry =
+        linkmcp_factory::history::RunEntry::from_outcome("db-health", "sre", "schedule", &outcome);
+    assert_eq!(entry.tool_searches, 1);
+    assert_eq!(entry.record().tool_searches, Some(1));
+}
+
+#[tokio::test]
+async fn a_find_tools_call_with_bad_arguments_says_what_to_pass() {
+    let model = ScriptedModel::start(vec![
+        Scripted::ok(anthropic::tool_use(
+            &[("tu_1", "find_tools", json!({"what": "sql"}))],
+            900,
+            30,
+        )),
+        Scripted::ok(anthropic::text("Nothing more needed.", 1000, 10)),
+    ])
+    .await;
+    let host = FakeHost::new();
+    let outcome = run_task(
+        &host,
+        anthropic_agent(&model),
+        json!({"description": "List the S3 buckets.", "mode": "monitor"}),
+    )
+    .await;
+    assert_eq!(outcome.phase, TaskPhase::Succeeded, "{:?}", outcome.error);
+    assert_eq!(outcome.tool_calls[0].outcome, CallOutcome::Error);
+    let result = model.requests()[1].body["messages"].to_string();
+    assert!(result.contains("query"), "{result}");
+    assert!(result.contains("is_error"), "{result}");
+}

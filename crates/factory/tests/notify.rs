@@ -48,6 +48,7 @@ fn outcome(phase: TaskPhase) -> RunOutcome {
             outcome: CallOutcome::Ok,
             duration: Duration::from_millis(30),
         }],
+        tool_searches: 0,
         tools_offered: vec![],
     }
 }

@@ -191,7 +191,10 @@ async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Va
         .join("\n");
     assert_ne!(result.is_error, Some(true), "{tool}: {text}");
     let everything = format!("{text}{:?}", result.structured_content);
-    assert!(!everything.contains(TOKEN), "{tool} showed the token: {text}");
+    assert!(
+        !everything.contains(TOKEN),
+        "{tool} showed the token: {text}"
+    );
     text
 }
 
@@ -205,7 +208,9 @@ async fn http_links_serve_their_tools_live_in_standalone_mode() {
     std::fs::write(dir.join("stack.yaml"), manifests(&backend_url)).unwrap();
     let (_server, url) = start(&dir).await;
     let client = ()
-        .serve(StreamableHttpClientTransport::from_uri(format!("{url}/mcp")))
+        .serve(StreamableHttpClientTransport::from_uri(format!(
+            "{url}/mcp"
+        )))
         .await
         .unwrap();
 
@@ -241,9 +246,15 @@ async fn http_links_serve_their_tools_live_in_standalone_mode() {
     );
 
     let up = call(&client, "prom_query", json!({"query": "up"})).await;
-    assert!(up.contains("checkout") && up.contains("10.0.0.7:8080"), "{up}");
+    assert!(
+        up.contains("checkout") && up.contains("10.0.0.7:8080"),
+        "{up}"
+    );
     let labels = call(&client, "loki_labels", json!({})).await;
-    assert!(labels.contains("namespace") && labels.contains("level"), "{labels}");
+    assert!(
+        labels.contains("namespace") && labels.contains("level"),
+        "{labels}"
+    );
     let sources = call(&client, "grafana_list_datasources", json!({})).await;
     assert!(sources.contains("prom1"), "{sources}");
     {
@@ -268,13 +279,20 @@ async fn http_links_serve_their_tools_live_in_standalone_mode() {
     )
     .unwrap();
     wait_for(&client, "the argocd link's tools", |names| {
-        ["argocd_list_applications", "argocd_sync_application", "argocd_rollback"]
-            .iter()
-            .all(|t| names.iter().any(|n| n == t))
+        [
+            "argocd_list_applications",
+            "argocd_sync_application",
+            "argocd_rollback",
+        ]
+        .iter()
+        .all(|t| names.iter().any(|n| n == t))
     })
     .await;
     let apps = call(&client, "argocd_list_applications", json!({})).await;
-    assert!(apps.contains("checkout") && apps.contains("OutOfSync"), "{apps}");
+    assert!(
+        apps.contains("checkout") && apps.contains("OutOfSync"),
+        "{apps}"
+    );
 
     // Its file removed, its tools go; the others stay.
     std::fs::remove_file(dir.join("argocd.yaml")).unwrap();
