@@ -152,7 +152,15 @@ pub const FAMILIES: [Family; 16] = [
     },
     Family {
         name: "git",
-        keywords: &["git", "repo", "repository", "code", "commit", "branch"],
+        keywords: &[
+            "git",
+            "repo",
+            "repository",
+            "code",
+            "commit",
+            "branch",
+            "tag",
+        ],
         prefixes: &["git_"],
         names: &["clone_repo", "list_files", "read_file", "search_code"],
         link_types: &[LinkType::Git],
@@ -198,7 +206,7 @@ const IMPLIED: &[(&[&str], &[&str])] = &[
        "capacity", "latency", "p99", "p95", "p90", "p50", "percentile", "slow", "slower",
        "slowness", "throughput", "rps", "qps", "traffic", "5xx", "uptime", "scrape", "exporter",
        "spike", "spiking", "oom", "rate", "error_rate"],
-     &["metric", "promql"]),
+     &["prometheus", "promql"]),
     // Time ranges: a series over a range, not one instant.
     (&["hour", "yesterday", "overnight", "trend", "week", "past", "since", "after", "day",
        "daily", "hourly", "minute", "over_time", "history"],
@@ -213,7 +221,7 @@ const IMPLIED: &[(&[&str], &[&str])] = &[
     // Counting and aggregating rows.
     (&["many", "number", "count", "total", "average", "avg", "sum", "split", "breakdown",
        "group", "top", "distribution", "compute", "compare"],
-     &["query", "count", "aggregate", "sql"]),
+     &["query", "count", "aggregate"]),
     // Messages and their payloads.
     (&["message", "payload", "newest", "latest", "dlq", "dead_letter", "poison"],
      &["consume", "peek", "message"]),
@@ -230,6 +238,10 @@ const IMPLIED: &[(&[&str], &[&str])] = &[
     // Cluster guardrails.
     (&["guardrail", "policy", "compliance", "admission", "rego", "opa", "pass"],
      &["policy", "check"]),
+    // Something stuck or failing: its description and events say why.
+    (&["stuck", "pending", "failing", "crashloop", "crashloopbackoff", "evicted",
+       "unschedulable", "backoff"],
+     &["describe", "event"]),
     // Whether things answer and connect.
     (&["validate", "verify", "connectivity", "reachable", "reach"], &["test", "run"]),
     // What depends on what.
@@ -320,7 +332,7 @@ const EXTRA_WRITES: usize = 2;
 /// Most tools the ranking adds beside keyword-selected tools.
 const EXTRA_WITH_KEYWORDS: usize = 2;
 /// Most tools the ranking adds when the keyword table named no family.
-const EXTRA_WITHOUT_KEYWORDS: usize = 8;
+const EXTRA_WITHOUT_KEYWORDS: usize = 4;
 /// A ranked tool must score at least this share of the best score to be added.
 const MIN_SHARE_OF_BEST: f64 = 0.5;
 /// BM25 term-frequency saturation.
@@ -420,7 +432,22 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
 
     let docs: Vec<Vec<String>> = eligible.iter().map(|t| tool_terms(t)).collect();
     let scores = bm25(&query, &docs);
-    let named = named_families(&terms, &query);
+    let mut named = named_families(&terms, &query);
+    let request_named_family = !named.is_empty();
+    if named.is_empty() {
+        // A request naming no family ("zero stock in the catalog") is most likely about the
+        // family of the tool that matches it best: its matching and discovery tools come in.
+        let best = eligible
+            .iter()
+            .zip(&scores)
+            .filter(|(t, score)| **score > 0.0 && !CORE_TOOLS.contains(&t.name()))
+            .max_by(|a, b| a.1.total_cmp(b.1));
+        if let Some(family) =
+            best.and_then(|(tool, _)| FAMILIES.iter().find(|f| belongs_to(tool, f)))
+        {
+            named.push((family, family.name));
+        }
+    }
     let asks_for_change =
         options.mode == TaskMode::Act && terms.iter().any(|t| WRITE_VERBS.contains(&t.as_str()));
 
@@ -450,7 +477,7 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
     ranked.sort_by(best_first);
 
     let best = scores.iter().copied().fold(0.0_f64, f64::max);
-    let extra_limit = if named.is_empty() {
+    let extra_limit = if !request_named_family {
         EXTRA_WITHOUT_KEYWORDS
     } else {
         EXTRA_WITH_KEYWORDS
