@@ -158,6 +158,17 @@ pub struct LinkLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024, max = 67108864))]
     pub max_bytes: Option<i32>,
+    /// Most calls of this link's tools running at once, all clients and agents together
+    /// (default 32), so a burst cannot open the backend more than that many times. Further
+    /// calls wait for a slot within their own timeout and fail saying so when none frees up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max_concurrent_calls: Option<i32>,
+}
+
+impl LinkLimits {
+    /// Calls of one link running at once when `maxConcurrentCalls` is not set.
+    pub const DEFAULT_MAX_CONCURRENT_CALLS: usize = 32;
 }
 
 /// The service as a component of the stack topology.

@@ -434,12 +434,12 @@ mod tests {
         let mut sync = LinkSync::new(registry.clone(), default_builder(), statuses.clone());
         sync.apply(&state(vec![link(
             "a",
-            "  argocd: {url: 'https://argocd'}\n",
+            "  git: {url: 'https://git.example.com/deploy.git'}\n",
         )]));
         let message = statuses.get()["a"].message.clone().unwrap();
         assert_eq!(
             message,
-            "link type argocd has no toolset in this server version"
+            "link type git has no toolset in this server version"
         );
     }
 }

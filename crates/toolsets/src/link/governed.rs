@@ -25,6 +25,9 @@ use crate::{
     resource::{Resource, ResourceContents, ResourceError, ResourceTemplateDef, text_contents},
 };
 
+/// The share of a call's timeout it may spend waiting for a slot of its link.
+const SLOT_WAIT_SHARE: f64 = 0.9;
+
 /// The URI scheme and path of the resource describing a link.
 pub const LINK_RESOURCE_PREFIX: &str = "linkmcp://links/";
 
@@ -36,6 +39,10 @@ pub struct Governed {
     declared: HashMap<String, String>,
     /// The link's own bounds (`spec.limits`).
     limits: ToolsetLimits,
+    /// Slots for calls running at once (`spec.limits.maxConcurrentCalls`); a call holds one
+    /// while the backend works on it.
+    slots: Arc<tokio::sync::Semaphore>,
+    max_concurrent_calls: usize,
     /// The backend's prompts under their served names.
     prompts: Vec<Prompt>,
     /// Served prompt name -> the name the backend declared.
@@ -127,6 +134,10 @@ impl Governed {
             defs,
             declared,
             limits: ToolsetLimits::default(),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                LinkLimits::DEFAULT_MAX_CONCURRENT_CALLS,
+            )),
+            max_concurrent_calls: LinkLimits::DEFAULT_MAX_CONCURRENT_CALLS,
             prompts,
             declared_prompts,
             served_tools,
@@ -213,6 +224,10 @@ impl Governed {
             timeout: positive(limits.timeout_seconds).map(std::time::Duration::from_secs),
             max_output_bytes: positive(limits.max_bytes).and_then(|v| usize::try_from(v).ok()),
         };
+        self.max_concurrent_calls = positive(limits.max_concurrent_calls)
+            .and_then(|v| usize::try_from(v).ok())
+            .unwrap_or(LinkLimits::DEFAULT_MAX_CONCURRENT_CALLS);
+        self.slots = Arc::new(tokio::sync::Semaphore::new(self.max_concurrent_calls));
         if let Some(link) = &mut self.link {
             link.timeout_seconds = self.limits.timeout.map(|t| t.as_secs());
             link.max_bytes = self.limits.max_output_bytes;
@@ -248,12 +263,31 @@ impl Toolset for Governed {
         args: JsonObject,
         ctx: &'a CallContext,
     ) -> BoxFuture<'a, CallToolResult> {
-        match self.declared.get(name) {
-            Some(declared) => self.inner.call(declared, args, ctx),
-            None => Box::pin(async move {
+        let Some(declared) = self.declared.get(name) else {
+            return Box::pin(async move {
                 output::error(format!("tool `{name}` is not served by this link"))
-            }),
-        }
+            });
+        };
+        Box::pin(async move {
+            // Wait for a slot for most of the call's time, so the refusal below (not the
+            // registry's timeout) tells the caller why it did not run.
+            let wait = ctx.timeout.mul_f64(SLOT_WAIT_SHARE);
+            let permit = match tokio::time::timeout(wait, self.slots.acquire()).await {
+                Ok(Ok(permit)) => permit,
+                _ => {
+                    return output::error(format!(
+                        "`{name}` did not run: this link already has {} calls running (its \
+                         limits.maxConcurrentCalls) and none finished within {:.1}s; retry \
+                         later, or raise the limit if the backend can take more",
+                        self.max_concurrent_calls,
+                        wait.as_secs_f64()
+                    ));
+                }
+            };
+            let result = self.inner.call(declared, args, ctx).await;
+            drop(permit);
+            result
+        })
     }
 
     fn resources(&self) -> &[Resource] {
@@ -472,5 +506,79 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, ResourceError::NotFound("linkmcp://links/other".into()));
+    }
+
+    /// A backend whose calls take `hold` and that records the most calls it ran at once.
+    struct Slow {
+        defs: Vec<ToolDef>,
+        hold: std::time::Duration,
+        running: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Toolset for Slow {
+        fn tools(&self) -> &[ToolDef] {
+            &self.defs
+        }
+        fn call<'a>(
+            &'a self,
+            _name: &'a str,
+            _args: JsonObject,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            use std::sync::atomic::Ordering::SeqCst;
+            Box::pin(async move {
+                let now = self.running.fetch_add(1, SeqCst) + 1;
+                self.most.fetch_max(now, SeqCst);
+                tokio::time::sleep(self.hold).await;
+                self.running.fetch_sub(1, SeqCst);
+                output::ok_text("done")
+            })
+        }
+    }
+
+    fn slow_link(hold_ms: u64, max: i32) -> (Arc<Slow>, Governed) {
+        let slow = Arc::new(Slow {
+            defs: vec![ToolDef::read::<NoArgs>("pg_query", "q").unwrap()],
+            hold: std::time::Duration::from_millis(hold_ms),
+            running: 0.into(),
+            most: 0.into(),
+        });
+        let limits = LinkLimits {
+            max_concurrent_calls: Some(max),
+            ..LinkLimits::default()
+        };
+        let governed = Governed::new(slow.clone(), "pg", "pg", &ToolFilter::default(), false)
+            .unwrap()
+            .with_limits(&limits);
+        (slow, governed)
+    }
+
+    #[tokio::test]
+    async fn calls_beyond_the_links_concurrency_bound_queue_for_a_slot() {
+        let (slow, g) = slow_link(100, 2);
+        let ctx = CallContext::new("t").with_timeout(std::time::Duration::from_secs(5));
+        let calls = (0..6).map(|_| g.call("pg_query", JsonObject::new(), &ctx));
+        let results = futures::future::join_all(calls).await;
+        assert!(results.iter().all(|r| r.is_error != Some(true)));
+        assert_eq!(slow.most.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_that_finds_no_slot_in_time_says_why() {
+        let (_slow, g) = slow_link(2_000, 1);
+        let ctx = CallContext::new("t").with_timeout(std::time::Duration::from_millis(300));
+        let long = CallContext::new("t").with_timeout(std::time::Duration::from_secs(5));
+        let (first, second) = tokio::join!(g.call("pg_query", JsonObject::new(), &long), async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            g.call("pg_query", JsonObject::new(), &ctx).await
+        });
+        assert_ne!(first.is_error, Some(true));
+        assert_eq!(second.is_error, Some(true));
+        let text = &second.content[0].as_text().unwrap().text;
+        assert!(
+            text.contains("1 calls running") && text.contains("maxConcurrentCalls"),
+            "{text}"
+        );
     }
 }
