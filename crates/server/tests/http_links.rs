@@ -4,6 +4,8 @@
 //! their read tools (and no write tool), calls one of each through the whole path (auth,
 //! registry, governance, the toolset's HTTP client, the backend), and sees the write tools of
 //! a link appear when a file gives it writeAccess — and the link's tools go when its file does.
+//! The Prometheus link caches its results (spec.cache): a repeated query does not reach the
+//! backend, and /metrics counts the hit and the miss.
 
 #![allow(clippy::unwrap_used)]
 
@@ -117,7 +119,11 @@ metadata: {{name: obs-token}}
 stringData: {{token: {TOKEN}}}
 "
         ),
-        link("metrics", &format!("prometheus: {{url: \"{url}\"}}"), false),
+        link(
+            "metrics",
+            &format!("prometheus: {{url: \"{url}\"}}\n  cache: {{ttlSeconds: 300}}"),
+            false,
+        ),
         link("logs", &format!("loki: {{url: \"{url}\"}}"), false),
         link("dashboards", &format!("grafana: {{url: \"{url}\"}}"), false),
     ]

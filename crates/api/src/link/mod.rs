@@ -126,6 +126,47 @@ pub struct McpLinkSpec {
     /// How the service appears in the stack topology (query_topology, list_components).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<ComponentMeta>,
+    /// Keep the results of the link's read tools for a while, so repeated identical calls
+    /// (dashboards, agents polling) do not reach the backend each time. Off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<ResultCache>,
+}
+
+/// Caching of read-tool results. A result is reused only for the same tool, the same
+/// arguments and the same caller, while it is fresh; write tools and failed calls are never
+/// cached.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultCache {
+    /// How long a result stays fresh, in seconds.
+    #[schemars(range(min = 1, max = 86400))]
+    pub ttl_seconds: i32,
+    /// Most results kept for this link (default 1000); the oldest go first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_entries: Option<i32>,
+    /// Per-tool freshness by glob on the served tool name, first match wins, e.g.
+    /// `{name: "pg_list_*", ttlSeconds: 300}`; `ttlSeconds: 0` never caches those tools.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub tools: Vec<ToolCacheTtl>,
+}
+
+impl ResultCache {
+    /// Results kept per link when `maxEntries` is not set.
+    pub const DEFAULT_MAX_ENTRIES: usize = 1000;
+}
+
+/// The freshness of the results of some of a link's tools.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCacheTtl {
+    /// A glob on the served tool name, e.g. `pg_list_*`.
+    #[schemars(length(min = 1, max = 128))]
+    pub name: String,
+    /// How long their results stay fresh, in seconds; 0: never cached.
+    #[schemars(range(min = 0, max = 86400))]
+    pub ttl_seconds: i32,
 }
 
 /// Which tools of a link are registered, by glob on the (prefixed) tool name.

@@ -45,6 +45,12 @@ struct ToolLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    toolset: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: String,
 }
@@ -77,6 +83,7 @@ pub struct Metrics {
     tool_calls: Family<CallLabels, Counter>,
     tool_call_duration: Family<ToolLabels, Histogram, fn() -> Histogram>,
     auth_failures: Family<ReasonLabels, Counter>,
+    tool_cache: Family<CacheLabels, Counter>,
     active_sessions: Gauge,
     registry_toolsets: Gauge,
     registry_tools: Gauge,
@@ -118,6 +125,12 @@ impl Metrics {
             "Requests refused by client authentication, by reason",
             auth_failures.clone(),
         );
+        let tool_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "tool_cache",
+            "Calls of cached read tools (McpLink spec.cache), by toolset and result (hit, miss)",
+            tool_cache.clone(),
+        );
         let active_sessions = Gauge::default();
         registry.register(
             "active_sessions",
@@ -154,6 +167,7 @@ impl Metrics {
             tool_calls,
             tool_call_duration,
             auth_failures,
+            tool_cache,
             active_sessions,
             registry_toolsets,
             registry_tools,
@@ -185,6 +199,17 @@ impl Metrics {
                 })
                 .observe(duration.as_secs_f64());
         }
+    }
+
+    /// Counts a call of a cached tool: `result` is `hit` or `miss`.
+    pub fn tool_cache(&self, toolset: &str, result: &str) {
+        let result = if result == "hit" { "hit" } else { "miss" };
+        self.tool_cache
+            .get_or_create(&CacheLabels {
+                toolset: toolset.to_owned(),
+                result,
+            })
+            .inc();
     }
 
     /// Counts a request refused by authentication. `reason` should be one of a few fixed

@@ -291,6 +291,9 @@ impl Registry {
                     Outcome::Panic,
                 ),
             };
+        if let Some(cached) = linkmcp_toolsets::link::cache::cache_outcome(&result) {
+            self.guards.metrics().tool_cache(entry.key.as_str(), cached);
+        }
         let released = self.guards.release(name, result, outcome, ctx);
         record.finish(outcome, released.truncated, released.reference.as_deref());
         Ok(released.result)

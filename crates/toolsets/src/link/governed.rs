@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use linkmcp_api::link::{LinkLimits, ToolFilter};
+use linkmcp_api::link::{LinkLimits, ResultCache, ToolFilter};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde::Serialize;
 
@@ -43,6 +43,8 @@ pub struct Governed {
     /// while the backend works on it.
     slots: Arc<tokio::sync::Semaphore>,
     max_concurrent_calls: usize,
+    /// Fresh results of read tools (`spec.cache`), when the link caches.
+    cache: Option<super::cache::Cache>,
     /// The backend's prompts under their served names.
     prompts: Vec<Prompt>,
     /// Served prompt name -> the name the backend declared.
@@ -138,6 +140,7 @@ impl Governed {
                 LinkLimits::DEFAULT_MAX_CONCURRENT_CALLS,
             )),
             max_concurrent_calls: LinkLimits::DEFAULT_MAX_CONCURRENT_CALLS,
+            cache: None,
             prompts,
             declared_prompts,
             served_tools,
@@ -236,6 +239,16 @@ impl Governed {
     }
 }
 
+impl Governed {
+    /// Keeps the results of the link's read tools as `spec` says (`spec.cache`).
+    pub fn with_cache(mut self, spec: Option<&ResultCache>) -> Result<Self, BuildError> {
+        self.cache = spec
+            .map(|spec| super::cache::Cache::new(spec, &self.defs))
+            .transpose()?;
+        Ok(self)
+    }
+}
+
 fn glob_set(field: &str, patterns: &[String]) -> Result<GlobSet, BuildError> {
     let mut set = GlobSetBuilder::new();
     for pattern in patterns {
@@ -269,6 +282,11 @@ impl Toolset for Governed {
             });
         };
         Box::pin(async move {
+            let cache = self.cache.as_ref().filter(|c| c.caches(name));
+            if let Some(hit) = cache.and_then(|c| c.get(name, &ctx.identity, &args)) {
+                return hit;
+            }
+            let kept = cache.map(|_| args.clone());
             // Wait for a slot for most of the call's time, so the refusal below (not the
             // registry's timeout) tells the caller why it did not run.
             let wait = ctx.timeout.mul_f64(SLOT_WAIT_SHARE);
@@ -286,7 +304,10 @@ impl Toolset for Governed {
             };
             let result = self.inner.call(declared, args, ctx).await;
             drop(permit);
-            result
+            match (cache, kept) {
+                (Some(cache), Some(args)) => cache.put(name, &ctx.identity, &args, result),
+                _ => result,
+            }
         })
     }
 
@@ -579,6 +600,158 @@ mod tests {
         assert!(
             text.contains("1 calls running") && text.contains("maxConcurrentCalls"),
             "{text}"
+        );
+    }
+
+    /// A backend counting its calls; `pg_fail` always fails.
+    #[derive(Default)]
+    struct Counting {
+        defs: Vec<ToolDef>,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Toolset for Counting {
+        fn tools(&self) -> &[ToolDef] {
+            &self.defs
+        }
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            _args: JsonObject,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            Box::pin(async move {
+                if name == "pg_fail" {
+                    output::error("backend down")
+                } else {
+                    output::ok_text(format!("{name} answer {n}"))
+                }
+            })
+        }
+    }
+
+    fn cached_link(spec: serde_json::Value) -> (Arc<Counting>, Governed) {
+        let backend = Arc::new(Counting {
+            defs: vec![
+                ToolDef::read::<NoArgs>("pg_query", "q").unwrap(),
+                ToolDef::read::<NoArgs>("pg_list_tables", "l").unwrap(),
+                ToolDef::read::<NoArgs>("pg_fail", "f").unwrap(),
+                ToolDef::write::<NoArgs>("pg_execute", "e").unwrap(),
+            ],
+            calls: 0.into(),
+        });
+        let spec: ResultCache = serde_json::from_value(spec).unwrap();
+        let governed = Governed::new(backend.clone(), "pg", "pg", &ToolFilter::default(), true)
+            .unwrap()
+            .with_cache(Some(&spec))
+            .unwrap();
+        (backend, governed)
+    }
+
+    fn args(value: serde_json::Value) -> JsonObject {
+        value.as_object().unwrap().clone()
+    }
+
+    fn text(result: &CallToolResult) -> String {
+        result.content[0].as_text().unwrap().text.clone()
+    }
+
+    #[tokio::test]
+    async fn read_results_are_reused_per_tool_arguments_and_caller_while_fresh() {
+        use super::super::cache::cache_outcome;
+        let (backend, g) = cached_link(serde_json::json!({"ttlSeconds": 1}));
+        let alice = CallContext::new("alice");
+        let bob = CallContext::new("bob");
+        let q = |sql: &str| args(serde_json::json!({"sql": sql, "limit": 5}));
+
+        let first = g.call("pg_query", q("select 1"), &alice).await;
+        assert_eq!(cache_outcome(&first), Some("miss"));
+        let again = g.call("pg_query", q("select 1"), &alice).await;
+        assert_eq!(cache_outcome(&again), Some("hit"));
+        assert_eq!(text(&again), text(&first));
+        // The same arguments written in another key order are the same call.
+        let reordered = args(serde_json::json!({"limit": 5, "sql": "select 1"}));
+        assert_eq!(
+            cache_outcome(&g.call("pg_query", reordered, &alice).await),
+            Some("hit")
+        );
+        assert_eq!(backend.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        // Another caller, other arguments: the backend answers.
+        assert_eq!(
+            cache_outcome(&g.call("pg_query", q("select 1"), &bob).await),
+            Some("miss")
+        );
+        assert_eq!(
+            cache_outcome(&g.call("pg_query", q("select 2"), &alice).await),
+            Some("miss")
+        );
+        assert_eq!(backend.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+
+        // Once stale, the backend answers again.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let stale = g.call("pg_query", q("select 1"), &alice).await;
+        assert_eq!(cache_outcome(&stale), Some("miss"));
+        assert_ne!(text(&stale), text(&first));
+    }
+
+    #[tokio::test]
+    async fn writes_failures_and_excluded_tools_are_never_cached() {
+        use super::super::cache::cache_outcome;
+        let (backend, g) = cached_link(serde_json::json!({
+            "ttlSeconds": 60,
+            "tools": [{"name": "pg_list_*", "ttlSeconds": 0}]
+        }));
+        let ctx = CallContext::new("alice");
+        for tool in ["pg_execute", "pg_list_tables"] {
+            let one = g.call(tool, JsonObject::new(), &ctx).await;
+            let two = g.call(tool, JsonObject::new(), &ctx).await;
+            assert_eq!(cache_outcome(&two), None, "{tool}");
+            assert_ne!(text(&one), text(&two), "{tool}");
+        }
+        let failed = g.call("pg_fail", JsonObject::new(), &ctx).await;
+        assert_eq!(failed.is_error, Some(true));
+        let retried = g.call("pg_fail", JsonObject::new(), &ctx).await;
+        assert_eq!(
+            cache_outcome(&retried),
+            Some("miss"),
+            "a failure is not kept"
+        );
+        assert_eq!(backend.calls.load(std::sync::atomic::Ordering::SeqCst), 6);
+    }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_max_entries() {
+        let (_backend, g) = cached_link(serde_json::json!({"ttlSeconds": 60, "maxEntries": 3}));
+        let ctx = CallContext::new("alice");
+        for i in 0..10 {
+            g.call("pg_query", args(serde_json::json!({"sql": i})), &ctx)
+                .await;
+        }
+        assert_eq!(g.cache.as_ref().unwrap().len(), 3);
+        // The newest are the ones kept.
+        let newest = g
+            .call("pg_query", args(serde_json::json!({"sql": 9})), &ctx)
+            .await;
+        assert_eq!(super::super::cache::cache_outcome(&newest), Some("hit"));
+    }
+
+    #[test]
+    fn a_bad_cache_pattern_is_a_clear_error() {
+        let backend = Arc::new(Counting::default());
+        let spec: ResultCache = serde_json::from_value(
+            serde_json::json!({"ttlSeconds": 5, "tools": [{"name": "pg_[", "ttlSeconds": 1}]}),
+        )
+        .unwrap();
+        let err = Governed::new(backend, "pg", "pg", &ToolFilter::default(), true)
+            .unwrap()
+            .with_cache(Some(&spec))
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("cache.tools: invalid pattern"),
+            "{err}"
         );
     }
 }

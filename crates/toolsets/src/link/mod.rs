@@ -2,10 +2,12 @@
 //!
 //! [`build`] picks the backend module by link type — the one registration line a new backend
 //! adds — and wraps its toolset in [`Governed`], which applies what the link declares for every
-//! backend alike: the tool name prefix, the include/exclude filters and write access. Backends
+//! backend alike: the tool name prefix, the include/exclude filters, write access, the limits
+//! (timeout, output, calls at once) and the result cache ([`cache`]). Backends
 //! therefore declare all their tools under their type's default prefix and never look at those
 //! settings themselves.
 
+pub mod cache;
 mod component;
 mod governed;
 mod naming;
@@ -94,7 +96,8 @@ pub fn build(link: &LinkContext<'_>, prefix: &str) -> Result<Arc<dyn Toolset>, B
             &backend.link_type().to_string(),
             link.spec.write_access,
         )
-        .with_limits(&link.spec.limits),
+        .with_limits(&link.spec.limits)
+        .with_cache(link.spec.cache.as_ref())?,
     ))
 }
 
