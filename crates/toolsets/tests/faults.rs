@@ -1,0 +1,248 @@
+//! Backends failing under a link, and what a caller sees: a clear error, no hang, and the next
+//! call working again once the backend is back.
+//!
+//! - Redis killed in the middle of a call (frozen with `DEBUG SLEEP`, then SIGKILL), then
+//!   started again on the same port: the call in flight fails naming the server, a call while
+//!   it is down fails the same way, and the first call after the restart succeeds.
+//! - An S3 endpoint answering 500 to everything, and one answering too slowly: the calls fail
+//!   with the status or a timeout within the link's limit, after at most the configured
+//!   retries.
+//!
+//! Redis is a private `redis-server` on a free port (scripts/test-services.sh installs it);
+//! S3 is an in-process HTTP server.
+#![cfg(all(feature = "valkey", feature = "s3"))]
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use linkmcp_api::McpLinkSpec;
+use linkmcp_toolsets::compliance::result_text;
+use linkmcp_toolsets::credentials::Credentials;
+use linkmcp_toolsets::link::{self, LinkContext};
+use linkmcp_toolsets::{CallContext, Toolset};
+use rmcp::model::{CallToolResult, JsonObject};
+use serde_json::{Value, json};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn build(block_key: &str, block: Value, limits: Value) -> Arc<dyn Toolset> {
+    let spec: McpLinkSpec = serde_json::from_value(json!({
+        "serverRef": {"name": "faults"},
+        block_key: block,
+        "limits": limits,
+    }))
+    .unwrap();
+    let credentials = Credentials::new(
+        [
+            ("accessKeyId", "AKIAFAULTS"),
+            ("secretAccessKey", "faults-secret"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    );
+    let context = LinkContext {
+        name: "faults",
+        namespace: "default",
+        spec: &spec,
+        credentials: &credentials,
+    };
+    link::build(&context, block_key_prefix(block_key)).unwrap()
+}
+
+fn block_key_prefix(block_key: &str) -> &'static str {
+    match block_key {
+        "valkey" => "valkey",
+        _ => "s3",
+    }
+}
+
+async fn call(toolset: &dyn Toolset, tool: &str, timeout: Duration) -> (CallToolResult, Duration) {
+    let ctx = CallContext::new("faults").with_timeout(timeout);
+    let started = Instant::now();
+    let result = toolset.call(tool, JsonObject::new(), &ctx).await;
+    (result, started.elapsed())
+}
+
+/// A private Redis, killed when dropped.
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--enable-debug-command",
+                "yes",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("redis-server did not start ({e}): run scripts/test-services.sh")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    /// Freezes the server for `seconds` (it stops answering everyone).
+    fn freeze(&self, seconds: u32) -> TcpStream {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let command = format!(
+            "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${}\r\n{seconds}\r\n",
+            seconds.to_string().len()
+        );
+        stream.write_all(command.as_bytes()).unwrap();
+        stream
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test]
+async fn redis_killed_mid_call_fails_clearly_and_the_link_recovers_when_it_is_back() {
+    let port = free_port();
+    let mut redis = RedisServer::start(port);
+    let valkey = build(
+        "valkey",
+        json!({"host": "127.0.0.1", "port": port}),
+        json!({"timeoutSeconds": 5}),
+    );
+    let timeout = Duration::from_secs(5);
+    let (first, _) = call(valkey.as_ref(), "valkey_dbsize", timeout).await;
+    assert_ne!(first.is_error, Some(true), "{}", result_text(&first));
+
+    // A call in flight while the server is frozen, and the server killed under it.
+    let _frozen = redis.freeze(3);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let in_flight = {
+        let valkey = valkey.clone();
+        tokio::spawn(async move { call(valkey.as_ref(), "valkey_dbsize", timeout).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    redis.kill();
+    let (mid_call, took) = in_flight.await.unwrap();
+    assert_eq!(mid_call.is_error, Some(true), "{}", result_text(&mid_call));
+    assert!(took < timeout + Duration::from_secs(2), "took {took:?}");
+    let said = result_text(&mid_call);
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+
+    // While it is down: the same clear error, in bounded time.
+    let (down, took) = call(valkey.as_ref(), "valkey_dbsize", timeout).await;
+    assert_eq!(down.is_error, Some(true));
+    assert!(took < timeout + Duration::from_secs(2), "took {took:?}");
+    let said = result_text(&down);
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+
+    // Back on the same port: the next call reconnects and answers.
+    let _redis = RedisServer::start(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (again, _) = call(valkey.as_ref(), "valkey_dbsize", timeout).await;
+        if again.is_error != Some(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the link did not recover: {}",
+            result_text(&again)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// An S3 endpoint answering every request after `delay` with `status` and S3's error body;
+/// returns its URL and the count of requests it got.
+async fn s3_stub(status: u16, delay: Duration) -> (String, Arc<AtomicUsize>) {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    let router = axum::Router::new().fallback(move || {
+        let seen = seen.clone();
+        async move {
+            seen.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            (
+                axum::http::StatusCode::from_u16(status).unwrap(),
+                [("content-type", "application/xml")],
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code>\
+                 <Message>We encountered an internal error. Please try again.</Message>\
+                 <RequestId>4442587FB7D0A2F9</RequestId></Error>",
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{address}"), requests)
+}
+
+fn s3_link(endpoint: &str, timeout_seconds: u64) -> Arc<dyn Toolset> {
+    build(
+        "s3",
+        json!({"endpoint": endpoint, "region": "us-east-1", "bucket": "reports", "pathStyle": true}),
+        json!({"timeoutSeconds": timeout_seconds}),
+    )
+}
+
+#[tokio::test]
+async fn s3_answering_500_fails_with_the_status_after_bounded_retries() {
+    let (endpoint, requests) = s3_stub(500, Duration::ZERO).await;
+    let s3 = s3_link(&endpoint, 10);
+    let (result, _) = call(s3.as_ref(), "s3_list_objects", Duration::from_secs(10)).await;
+    assert_eq!(result.is_error, Some(true));
+    let said = result_text(&result);
+    assert!(
+        said.contains("InternalError") || said.contains("500"),
+        "{said}"
+    );
+    assert!(!said.contains("faults-secret"), "{said}");
+    let made = requests.load(Ordering::SeqCst);
+    assert!((1..=2).contains(&made), "{made} requests for one call");
+}
+
+#[tokio::test]
+async fn s3_answering_too_slowly_fails_within_the_links_timeout() {
+    let (endpoint, _) = s3_stub(200, Duration::from_secs(30)).await;
+    let s3 = s3_link(&endpoint, 1);
+    let (result, took) = call(s3.as_ref(), "s3_list_objects", Duration::from_secs(1)).await;
+    assert_eq!(result.is_error, Some(true));
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+    let said = result_text(&result);
+    assert!(said.contains("in time"), "{said}");
+}
