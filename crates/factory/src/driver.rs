@@ -10,7 +10,7 @@
 //! Events stay in the server.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex, MutexGuard},
     time::Duration,
@@ -18,7 +18,11 @@ use std::{
 
 use futures::{FutureExt, future::BoxFuture};
 use jiff::Timestamp;
-use linkmcp_api::{Agent, AiTask, notify::NotificationSpec, task::RunRecord};
+use linkmcp_api::{
+    Agent, AiTask,
+    notify::NotificationSpec,
+    task::{RunRecord, TaskPhase},
+};
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -274,8 +278,13 @@ impl Factory {
             state.history = history;
         }
         let mut runs = JoinSet::new();
+        let leader_since = inner.deps.clock.now();
+        let mut interrupted = BTreeSet::new();
         tracing::info!(server = %inner.config.server, "Dark Factory scheduler started");
         loop {
+            for report in interrupted_runs(inner, leader_since, &mut interrupted) {
+                inner.deps.reporter.report(&report).await;
+            }
             let now = inner.deps.clock.now();
             let (due, wake_at) = {
                 let mut state = inner.state();
@@ -319,6 +328,70 @@ impl Inner {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// The runs that status says are running but that no replica runs any more: a task whose
+/// phase is Running with a start before this replica began to lead (a run started here is
+/// never older than that) was started by a server that stopped — a restart, a lost Lease, a
+/// crash — before it could report the end. Each is reported once as a failed run saying so,
+/// so it is not silently forgotten; the task's schedule goes on as usual.
+fn interrupted_runs(
+    inner: &Inner,
+    leader_since: Timestamp,
+    reported: &mut BTreeSet<(String, Timestamp)>,
+) -> Vec<RunReport> {
+    let mut state = inner.state();
+    let now = inner.deps.clock.now();
+    let found: Vec<(String, Timestamp)> = state
+        .scheduler
+        .tasks()
+        .filter_map(|task| {
+            let status = task.status.as_ref()?;
+            let started = status.last_run_time.as_ref()?.0;
+            let name = task.metadata.name.clone()?;
+            (status.phase == Some(TaskPhase::Running) && started < leader_since)
+                .then_some((name, started))
+        })
+        .collect();
+    let mut reports = Vec::new();
+    for (task, started) in found {
+        let view = state.scheduler.view(&task, now);
+        if view.as_ref().is_some_and(|v| v.running) || !reported.insert((task.clone(), started)) {
+            continue;
+        }
+        let agent = view
+            .as_ref()
+            .and_then(|v| v.agent.clone())
+            .unwrap_or_default();
+        let model = state
+            .scheduler
+            .agents()
+            .find(|a| a.metadata.name.as_deref() == Some(agent.as_str()))
+            .map(|a| a.spec.model.clone())
+            .unwrap_or_default();
+        let outcome = RunOutcome::interrupted(&model, started);
+        tracing::warn!(task = %task, %started, "a run was interrupted by a server stop; reported as failed");
+        let entry = RunEntry::from_outcome(&task, &agent, INTERRUPTED_TRIGGER, &outcome);
+        state.history.record(entry.clone());
+        reports.push(RunReport {
+            task: task.clone(),
+            agent: agent.clone(),
+            trigger: INTERRUPTED_TRIGGER.to_owned(),
+            attempt: 1,
+            record: entry.record(),
+            recent_runs: state.history.recent_records(&task),
+            task_totals: state.history.task_totals(&task),
+            agent_totals: state.history.agent_totals(&agent),
+            notification: Delivery::default(),
+            followup: Followup::default(),
+            view,
+            outcome,
+        });
+    }
+    reports
+}
+
+/// The trigger recorded for a run found interrupted (what started it is not in status).
+pub const INTERRUPTED_TRIGGER: &str = "interrupted";
 
 /// Runs one due run to its end and reports it.
 async fn execute(inner: Arc<Inner>, due: DueRun) {

@@ -187,6 +187,20 @@ impl RunOutcome {
         self.phase == TaskPhase::Succeeded
     }
 
+    /// A run that started at `started_at` and never ended here: the server running it
+    /// stopped first.
+    pub fn interrupted(model: &str, started_at: Timestamp) -> Self {
+        let error = format!(
+            "the run started at {started_at} was interrupted: the server running it stopped \
+             (a restart, a lost scheduler Lease or a crash) before it finished; what it did \
+             before is not known here, and the task's schedule goes on as usual"
+        );
+        Self {
+            started_at,
+            ..Self::not_started(model, error)
+        }
+    }
+
     /// A run that failed before its first model call (e.g. its API key is missing).
     pub fn not_started(model: &str, error: String) -> Self {
         Self {

@@ -417,3 +417,42 @@ async fn a_missing_api_key_fails_the_run_with_a_clear_error_and_a_failed_webhook
     cancel.cancel();
     driver.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_run_interrupted_by_a_server_stop_is_reported_failed_once() {
+    let model = ScriptedModel::start(vec![]).await;
+    let mut running = start(Secrets::default());
+    let sre = agent(
+        "sre",
+        json!({"provider": "anthropic", "model": "claude-haiku-4-5-20251001", "baseUrl": model.anthropic_base()}),
+    );
+    // Status as the stopped server left it: Running since ten minutes ago.
+    let started = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    let mut nightly = task(
+        "nightly",
+        json!({"description": "Check the database.", "schedule": "0 3 1 1 *"}),
+    );
+    nightly.status = Some(
+        serde_json::from_value(json!({"phase": "Running", "lastRunTime": started.to_string()}))
+            .unwrap(),
+    );
+    running
+        .factory
+        .update(vec![nightly.clone()], vec![sre.clone()]);
+    let report = next_report(&mut running.reports).await;
+    assert_eq!(report.task, "nightly");
+    assert_eq!(report.outcome.phase, TaskPhase::Failed);
+    let error = report.outcome.error.clone().unwrap();
+    assert!(error.contains("interrupted"), "{error}");
+    assert_eq!(report.record.phase, TaskPhase::Failed);
+    assert_eq!(report.record.trigger, "interrupted");
+    assert_eq!(report.record.start_time.0, started);
+    assert_eq!(report.task_totals.failures, 1);
+    assert!(model.requests().is_empty(), "nothing was run again");
+
+    // The same stale status seen again is not reported twice.
+    running.factory.update(vec![nightly], vec![sre]);
+    let again = tokio::time::timeout(Duration::from_millis(500), running.reports.recv()).await;
+    assert!(again.is_err(), "reported twice: {again:?}");
+    running.stop().await;
+}
