@@ -385,7 +385,8 @@ fn default_interval() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TelemetrySpec {
-    /// OTLP endpoint, e.g. `http://otel-collector.observability:4317`.
+    /// OTLP/HTTP endpoint (traces go to `<endpoint>/v1/traces` as protobuf), e.g.
+    /// `http://otel-collector.observability:4318`.
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = kube::core::Rule::new(HTTP_URL_RULE).message(HTTP_URL_MESSAGE))]
     pub otlp_endpoint: String,

@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 
+use linkmcp_server::observe::telemetry::{self, Telemetry};
 use linkmcp_server::{
     Settings, agents,
     args::{Args, Given, LogFormat},
@@ -26,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let (args, given) = Given::parse();
-    init_tracing(args.log_format);
+    let telemetry = init_tracing(args.log_format);
     // Before any TLS client exists: kube brings rustls's ring provider and reqwest aws-lc-rs,
     // and rustls then refuses to pick one and panics on the first connection.
     if rustls::crypto::ring::default_provider()
@@ -69,7 +70,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(auth::follow(server.auth().clone(), state.clone()));
     // Secret values are scrubbed from outgoing text; /debug/info reports the links.
     server.follow_state(state);
-    server.run().await
+    let served = server.run().await;
+    if let Some(telemetry) = telemetry {
+        // The exporter's thread blocks on its last HTTP request: not on a runtime worker.
+        tokio::task::spawn_blocking(move || telemetry.shutdown())
+            .await
+            .ok();
+    }
+    served
 }
 
 /// How often the manifests folder is checked for changes.
@@ -190,17 +198,34 @@ async fn cluster_state(
 /// Logs at `info` (rmcp's per-request lifecycle lines only from `warn`) unless `RUST_LOG`
 /// says otherwise. kube-client's line per failed request is left out: a watch retries every
 /// few seconds while the API server is unreachable, and the cluster source reports each
-/// outage once, with the error.
-fn init_tracing(format: LogFormat) {
+/// outage once, with the error. With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans are also
+/// exported (`observe::telemetry`); the returned handle flushes them at exit.
+fn init_tracing(format: LogFormat) -> Option<Telemetry> {
+    use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,kube_client::client::builder=off"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let (text, json) = match format {
+        LogFormat::Text => (Some(tracing_subscriber::fmt::layer().with_ansi(ansi)), None),
+        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json())),
+    };
+    let (otel, telemetry, otel_error) = match telemetry::layer() {
+        Ok(Some((layer, telemetry))) => (Some(layer), Some(telemetry), None),
+        Ok(None) => (None, None, None),
+        Err(err) => (None, None, Some(err)),
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json)
+        .with(otel)
+        .init();
+    if let Some(err) = otel_error {
+        tracing::error!(error = %err, "tracing is off: {}", telemetry::ENDPOINT_VAR);
+    } else if telemetry.is_some() {
+        tracing::info!("exporting traces over OTLP/HTTP");
     }
+    telemetry
 }
 
 /// Cancels `shutdown` on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.

@@ -131,7 +131,7 @@ pub fn router(
             Some(Arc::new(owners)),
         )
     };
-    // Outermost first: count the request, authenticate it (before its body is read), refuse
+    // Outermost first: trace the request, count it, authenticate it (before its body is read), refuse
     // a session id the caller did not open (stateful mode only), check the JSON, then refuse
     // tool calls the caller lacks scopes for.
     let mcp = mcp
@@ -156,6 +156,13 @@ pub fn router(
             crate::auth::require_auth,
         ))
         .layer(middleware::from_fn_with_state(in_flight, track_in_flight));
+    // Outermost, and only when traces are exported (no cost otherwise): the request's span
+    // covers everything the server does for it.
+    let mcp = if crate::observe::telemetry::enabled() {
+        mcp.layer(middleware::from_fn(crate::observe::telemetry::http_span))
+    } else {
+        mcp
+    };
     Router::new()
         .route("/healthz", get(alive))
         .route("/health", get(alive))

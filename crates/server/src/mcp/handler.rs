@@ -33,6 +33,7 @@ use rmcp::{
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{
     Peers,
@@ -40,6 +41,7 @@ use super::{
 };
 use crate::{
     auth::{Auth, Identity, UNAUTHENTICATED},
+    observe::telemetry,
     registry::{Registry, Snapshot, ToolsetKey, UnknownTool},
 };
 
@@ -332,9 +334,22 @@ impl ServerHandler for McpHandler {
         }
         let ctx = self.call_context(identity);
         let args = request.arguments.unwrap_or_default();
-        let result = tokio::select! {
-            result = self.shared.registry.call(&request.name, args, &ctx) => result,
-            () = context.ct.cancelled() => Ok(output::error("the call was cancelled by the client")),
+        let call = self.shared.registry.call(&request.name, args, &ctx);
+        let call = async {
+            tokio::select! {
+                result = call => result,
+                () = context.ct.cancelled() => Ok(output::error("the call was cancelled by the client")),
+            }
+        };
+        let result = if telemetry::enabled() {
+            let headers = context
+                .extensions
+                .get::<Parts>()
+                .map(|parts| &parts.headers);
+            call.instrument(telemetry::tool_span(&request.name, headers))
+                .await
+        } else {
+            call.await
         };
         match result {
             Ok(result) => Ok(result.into()),

@@ -4,13 +4,15 @@
 //! [`Registry::call`](crate::registry::Registry::call), which applies the [`guard::Guards`]:
 //! the per-tool rate limit ([`limit`]), secret scrubbing ([`scrub`]), error masking and the
 //! output cap; writes one audit line ([`audit`]); and counts the call in the Prometheus
-//! [`metrics`] served on `/metrics`.
+//! [`metrics`] served on `/metrics`. With `spec.telemetry`, requests and tool calls are also
+//! traced ([`telemetry`]).
 
 pub mod audit;
 pub mod guard;
 pub mod limit;
 pub mod metrics;
 pub mod scrub;
+pub mod telemetry;
 
 pub use audit::{Outcome, PROMPTS_GET, RESOURCES_READ, TOOLS_CALL};
 pub use guard::{CallPolicy, Guards};

@@ -294,6 +294,7 @@ impl Registry {
         if let Some(cached) = linkmcp_toolsets::link::cache::cache_outcome(&result) {
             self.guards.metrics().tool_cache(entry.key.as_str(), cached);
         }
+        crate::observe::telemetry::record_call(entry.key.as_str(), outcome.as_str());
         let released = self.guards.release(name, result, outcome, ctx);
         record.finish(outcome, released.truncated, released.reference.as_deref());
         Ok(released.result)
