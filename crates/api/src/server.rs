@@ -420,6 +420,16 @@ pub struct ServerLimits {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
     pub calls_per_minute_per_tool: Option<i32>,
+    /// Most MCP sessions open at once, all clients together (default 10000); an `initialize`
+    /// beyond it is refused with 503 until sessions end (DELETE, or 5 minutes idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub max_sessions: Option<i32>,
+}
+
+impl ServerLimits {
+    /// Sessions open at once when `maxSessions` is not set.
+    pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
 }
 
 impl Default for ServerLimits {
@@ -429,6 +439,7 @@ impl Default for ServerLimits {
             max_output_bytes: default_max_output(),
             max_request_bytes: default_max_request(),
             calls_per_minute_per_tool: None,
+            max_sessions: None,
         }
     }
 }

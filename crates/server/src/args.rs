@@ -111,6 +111,15 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub calls_per_minute_per_tool: Option<u32>,
+
+    /// Most MCP sessions open at once; an `initialize` beyond it is refused with 503.
+    #[arg(
+        long,
+        env = "LINKMCP_MAX_SESSIONS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_sessions: Option<u32>,
 }
 
 /// Where Kubernetes mounts the pod's namespace with its ServiceAccount token.
@@ -144,6 +153,10 @@ impl Args {
             },
             mask_error_details: self.mask_error_details,
             calls_per_minute_per_tool: self.calls_per_minute_per_tool,
+            max_sessions: self
+                .max_sessions
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS),
             source: if self.manifests.is_some() {
                 SourceKind::Manifests
             } else {
@@ -204,6 +217,11 @@ impl Settings {
         }
         if !given.has("stateless") {
             self.stateless = spec.stateless;
+        }
+        if !given.has("max_sessions")
+            && let Some(n) = limits.max_sessions.and_then(|n| usize::try_from(n).ok())
+        {
+            self.max_sessions = n;
         }
         for host in &spec.allowed_hosts {
             if !self.allowed_hosts.contains(host) {

@@ -51,6 +51,8 @@ pub struct Settings {
     pub limits: CallLimits,
     /// The largest request body accepted on `/mcp`.
     pub max_request_body_bytes: usize,
+    /// Most MCP sessions open at once (stateful mode); an `initialize` beyond it gets 503.
+    pub max_sessions: usize,
     /// How long shutdown waits for running requests (tool calls) before closing sessions.
     pub drain_timeout: Duration,
     /// Replace the text of failed tool calls by a reference logged with the real message.
@@ -109,6 +111,7 @@ impl Default for Settings {
             server_name: "linkmcp".to_owned(),
             limits: CallLimits::default(),
             max_request_body_bytes: 4 * 1024 * 1024,
+            max_sessions: linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS,
             drain_timeout: Duration::from_secs(20),
             mask_error_details: false,
             calls_per_minute_per_tool: None,

@@ -600,3 +600,65 @@ async fn stateless_mode_answers_without_a_session() {
     assert_eq!(response.status(), 405);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
+    let server = TestServer::start_with(|s| s.max_sessions = 2).await;
+    let http = http();
+    let open = || async {
+        post(&http, &server.url("/mcp"))
+            .json(&initialize_body("2025-11-25"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let mut sessions = Vec::new();
+    for _ in 0..2 {
+        let response = open().await;
+        assert_eq!(response.status(), 200);
+        sessions.push(
+            response.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let refused = open().await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let body: Value = refused.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("maximum of 2 MCP sessions"), "{message}");
+
+    // Requests in the open sessions still go through.
+    let listed = post(&http, &server.url("/mcp"))
+        .header("mcp-session-id", &sessions[0])
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.status().is_success(), "{}", listed.status());
+
+    // One ends: a new one may open.
+    let ended = http
+        .delete(server.url("/mcp"))
+        .header("mcp-session-id", &sessions[1])
+        .send()
+        .await
+        .unwrap();
+    assert!(ended.status().is_success(), "{}", ended.status());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let response = open().await;
+        if response.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            response.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -124,7 +124,8 @@ pub fn router(
         )
     } else {
         let manager = Arc::new(LocalSessionManager::default());
-        let owners = sessions::SessionOwners::new(manager.clone(), auth.clone());
+        let owners = sessions::SessionOwners::new(manager.clone(), auth.clone())
+            .with_max_sessions(settings.max_sessions);
         let service = StreamableHttpService::new(factory, manager, config);
         (
             Router::new().route_service("/mcp", Shared::new(service)),

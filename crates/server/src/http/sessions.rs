@@ -8,6 +8,11 @@
 //! answers any other identity's use of the id with the 404 an unknown session gets, so a foreign
 //! id reveals nothing, not even that it exists.
 //!
+//! It also bounds how many sessions exist at once (`limits.maxSessions`): a client that opens
+//! sessions and never closes them cannot exhaust memory. Sessions end on DELETE or after five
+//! minutes without a request (rmcp's idle timeout); an `initialize` while the bound is reached
+//! gets 503 with `Retry-After`.
+//!
 //! Sessions are compared by [`Identity::id`] only: a refreshed JWT of the same subject with
 //! other scopes keeps its session (scopes are checked on every request anyway). Only stateful
 //! mode has sessions; `--stateless` does not install this layer.
@@ -42,6 +47,7 @@ pub struct SessionOwners {
     auth: Arc<Auth>,
     table: Mutex<Table>,
     min_prune_at: usize,
+    max_sessions: usize,
 }
 
 struct Table {
@@ -73,7 +79,20 @@ impl SessionOwners {
                 pruning: false,
             }),
             min_prune_at,
+            max_sessions: usize::MAX,
         }
+    }
+
+    /// Refuses new sessions while `max` exist.
+    pub fn with_max_sessions(mut self, max: usize) -> Self {
+        self.max_sessions = max;
+        self
+    }
+
+    /// Whether a new session may open now.
+    async fn has_room(&self) -> bool {
+        self.max_sessions == usize::MAX
+            || self.manager.sessions.read().await.len() < self.max_sessions
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -168,6 +187,26 @@ pub async fn bind_sessions(
         .get::<Identity>()
         .map_or_else(|| ANONYMOUS.to_owned(), |identity| identity.id.clone());
     let Some(session) = session_id(request.headers()).map(str::to_owned) else {
+        if request.method() == Method::POST && !owners.has_room().await {
+            tracing::warn!(
+                identity = %caller,
+                max_sessions = owners.max_sessions,
+                "MCP session refused: the server holds its maximum of sessions"
+            );
+            let mut refused = jsonrpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                -32000,
+                format!(
+                    "the server holds its maximum of {} MCP sessions (limits.maxSessions); \
+                     close sessions you no longer use (DELETE /mcp) or retry later",
+                    owners.max_sessions
+                ),
+            );
+            refused
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("5"));
+            return refused;
+        }
         let response = next.run(request).await;
         if let Some(session) = session_id(response.headers()) {
             owners.record(session.into(), caller).await;

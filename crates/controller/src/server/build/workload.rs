@@ -63,6 +63,9 @@ pub fn settings(server: &McpServer) -> BTreeMap<String, String> {
             spec.mask_error_details.to_string(),
         ),
     ]);
+    if let Some(sessions) = spec.limits.max_sessions {
+        env.insert("LINKMCP_MAX_SESSIONS".to_owned(), sessions.to_string());
+    }
     if let Some(calls) = spec.limits.calls_per_minute_per_tool {
         env.insert(
             "LINKMCP_CALLS_PER_MINUTE_PER_TOOL".to_owned(),
