@@ -106,6 +106,11 @@ pub struct McpServerSpec {
     /// server log), for servers whose clients must not learn backend internals.
     #[serde(default)]
     pub mask_error_details: bool,
+    /// Serve the built-in `find_tools` tool to clients: given what a client wants to do, the
+    /// best matching tools with their schemas, among those the caller may call. For clients
+    /// facing many tools; agent runs always have it.
+    #[serde(default)]
+    pub find_tools: bool,
     /// What happens when two links contribute a tool of the same name: `error` (the later link
     /// is not registered and says why in its Ready condition), `warn` (the first keeps the
     /// name, a warning is logged), or `replace` (the later link wins).

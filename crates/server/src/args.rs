@@ -120,6 +120,18 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub max_sessions: Option<u32>,
+
+    /// Serve the built-in `find_tools` tool: the tools matching a description, among those
+    /// the caller may call.
+    #[arg(
+        long,
+        env = "LINKMCP_FIND_TOOLS",
+        value_parser = BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub find_tools: bool,
 }
 
 /// Where Kubernetes mounts the pod's namespace with its ServiceAccount token.
@@ -157,6 +169,7 @@ impl Args {
                 .max_sessions
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS),
+            find_tools: self.find_tools,
             source: if self.manifests.is_some() {
                 SourceKind::Manifests
             } else {
@@ -209,6 +222,9 @@ impl Settings {
         }
         if !given.has("mask_error_details") {
             self.mask_error_details = spec.mask_error_details;
+        }
+        if !given.has("find_tools") {
+            self.find_tools = spec.find_tools;
         }
         if !given.has("calls_per_minute_per_tool") {
             self.calls_per_minute_per_tool = limits

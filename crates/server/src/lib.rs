@@ -53,6 +53,8 @@ pub struct Settings {
     pub max_request_body_bytes: usize,
     /// Most MCP sessions open at once (stateful mode); an `initialize` beyond it gets 503.
     pub max_sessions: usize,
+    /// Serve the built-in `find_tools` to clients.
+    pub find_tools: bool,
     /// How long shutdown waits for running requests (tool calls) before closing sessions.
     pub drain_timeout: Duration,
     /// Replace the text of failed tool calls by a reference logged with the real message.
@@ -112,6 +114,7 @@ impl Default for Settings {
             limits: CallLimits::default(),
             max_request_body_bytes: 4 * 1024 * 1024,
             max_sessions: linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS,
+            find_tools: false,
             drain_timeout: Duration::from_secs(20),
             mask_error_details: false,
             calls_per_minute_per_tool: None,
@@ -149,7 +152,7 @@ impl Server {
         registry: Arc<Registry>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Self> {
-        registry::core::register(&registry, &settings.server_name)
+        registry::core::register(&registry, &settings.server_name, settings.find_tools)
             .context("registering the core toolset")?;
         registry.guards().set_policy(settings.call_policy());
         let listener = TcpListener::bind(settings.listen)

@@ -51,4 +51,6 @@ pub mod toolset;
 pub mod valkey;
 
 pub use args::{NoArgs, parse_args, with_args};
-pub use toolset::{Access, CallContext, ToolDef, ToolDefError, Toolset, ToolsetLimits};
+pub use toolset::{
+    Access, CallContext, ToolDef, ToolDefError, ToolVisibility, Toolset, ToolsetLimits,
+};

@@ -181,7 +181,42 @@ pub struct CallContext {
     pub timeout: Duration,
     /// The most text a result may carry; longer output is cut with [`crate::output::cap_text`].
     pub max_output_bytes: usize,
+    /// Which tools the caller may call, when a tool lists other tools (`find_tools`) and must
+    /// not show more than `tools/list` does to this caller. `None`: no such check was given.
+    pub visible: Option<ToolVisibility>,
 }
+
+/// Whether the caller of a call may call a tool (by name): the server's scope check, handed
+/// to the few tools that describe other tools.
+#[derive(Clone)]
+pub struct ToolVisibility(std::sync::Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl ToolVisibility {
+    /// The check `may_call` answers.
+    pub fn new(may_call: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(may_call))
+    }
+
+    /// Whether the caller may call `tool`.
+    pub fn allows(&self, tool: &str) -> bool {
+        (self.0)(tool)
+    }
+}
+
+impl std::fmt::Debug for ToolVisibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ToolVisibility")
+    }
+}
+
+/// Two checks are equal when they are the same check.
+impl PartialEq for ToolVisibility {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ToolVisibility {}
 
 impl CallContext {
     /// The per-call time limit when none is configured.
@@ -195,7 +230,14 @@ impl CallContext {
             identity: identity.into(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
+            visible: None,
         }
+    }
+
+    /// Gives the call the caller's tool visibility (see [`CallContext::visible`]).
+    pub fn with_visibility(mut self, visible: ToolVisibility) -> Self {
+        self.visible = Some(visible);
+        self
     }
 
     /// Replaces the per-call time limit.

@@ -404,6 +404,23 @@ impl Auth {
     }
 }
 
+/// What a call of `tool` by `identity` may know of other tools: for `find_tools`, which lists
+/// tools, exactly those `tools/list` shows this caller; other tools get no such check.
+pub fn visibility_for(
+    auth: &Arc<Auth>,
+    identity: &Identity,
+    tool: &str,
+) -> Option<linkmcp_toolsets::ToolVisibility> {
+    if tool != linkmcp_factory::find_tools::FIND_TOOLS {
+        return None;
+    }
+    let auth = Arc::clone(auth);
+    let identity = identity.clone();
+    Some(linkmcp_toolsets::ToolVisibility::new(move |name| {
+        auth.missing_tool_scopes(&identity, name).is_empty()
+    }))
+}
+
 /// Applies the auth configuration of every state `state` publishes to `auth`, starting with
 /// the current one; returns when the source stops.
 pub async fn follow(auth: Arc<Auth>, mut state: StateReceiver) {

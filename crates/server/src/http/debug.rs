@@ -174,7 +174,7 @@ mod tests {
 
     fn debug(desired: DesiredView, auth: AuthConfig) -> Debug {
         let registry = Arc::new(Registry::new());
-        crate::registry::core::register(&registry, "demo").unwrap();
+        crate::registry::core::register(&registry, "demo", false).unwrap();
         Debug {
             started: Instant::now(),
             server_name: "demo".into(),

@@ -189,9 +189,12 @@ async fn call_tool(
         rest.auth.count_refusal(&err);
         return err.into_response();
     }
-    let ctx = CallContext::new(identity.id)
+    let mut ctx = CallContext::new(identity.id.clone())
         .with_timeout(rest.limits.timeout)
         .with_max_output_bytes(rest.limits.max_output_bytes);
+    if let Some(visible) = crate::auth::visibility_for(&rest.auth, &identity, &name) {
+        ctx = ctx.with_visibility(visible);
+    }
     match rest.registry.call(&name, args, &ctx).await {
         Ok(mut result) => {
             // The result-type discriminator belongs to the MCP protocol version, not to REST.

@@ -40,7 +40,7 @@ use super::{
     peers::{Subscriptions, list_changed},
 };
 use crate::{
-    auth::{Auth, Identity, UNAUTHENTICATED},
+    auth::{self, Auth, Identity, UNAUTHENTICATED},
     observe::telemetry,
     registry::{Registry, Snapshot, ToolsetKey, UnknownTool},
 };
@@ -332,7 +332,10 @@ impl ServerHandler for McpHandler {
         if !missing.is_empty() {
             return Err(forbidden_tool_error(&request.name, &missing));
         }
-        let ctx = self.call_context(identity);
+        let mut ctx = self.call_context(identity);
+        if let Some(visible) = auth::visibility_for(&self.shared.auth, identity, &request.name) {
+            ctx = ctx.with_visibility(visible);
+        }
         let args = request.arguments.unwrap_or_default();
         let call = self.shared.registry.call(&request.name, args, &ctx);
         let call = async {

@@ -4,18 +4,24 @@
 //! tool call) without touching a backend; `server_info` tells a model which toolsets are
 //! linked before it picks a tool, and the resource `linkmcp://server/info` says the same to a
 //! client that reads resources. The prompt `linkmcp_overview` asks a model to survey what the
-//! server links to. None of them reveals anything secret.
+//! server links to. With `findTools` (off by default), `find_tools` answers a client with a
+//! long tool list which tools fit what it describes — ranked as the Dark Factory's selection
+//! ranks them, and only among the tools this caller may call. None of them reveals anything
+//! secret.
 
 use std::sync::{Arc, Weak};
 
 use futures::future::BoxFuture;
+use linkmcp_api::task::TaskMode;
+use linkmcp_factory::{HostTool, find_tools, select::SelectOptions};
 use linkmcp_toolsets::{
     CallContext, NoArgs, ToolDef, Toolset, output, parse_args,
     prompt::{GetPromptResult, Prompt, PromptArgs, PromptError, PromptMessage},
     resource::{Resource, ResourceContents, ResourceError, text_contents},
 };
 use rmcp::model::{CallToolResult, JsonObject, Role};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// The resource describing the server, as `server_info` does.
 pub const SERVER_INFO_URI: &str = "linkmcp://server/info";
@@ -40,6 +46,19 @@ struct ServerInfo<'a> {
     version: &'static str,
     toolsets: Vec<ToolsetInfo<'a>>,
     tools: usize,
+}
+
+/// Parameters of find_tools.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct FindToolsArgs {
+    /// What the tool should do, in a few words, e.g. "p99 latency of a service over time";
+    /// naming the system (PostgreSQL, Prometheus, Kafka, ...) helps.
+    query: String,
+    /// Most tools returned (default 5, at most 10).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 10))]
+    limit: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +118,75 @@ impl CoreToolset {
         })
     }
 
+    /// Also serves `find_tools`.
+    pub fn with_find_tools(mut self) -> Result<Self, RegistryError> {
+        self.defs.push(
+            ToolDef::read::<FindToolsArgs>(
+                find_tools::FIND_TOOLS,
+                "Find the tools of this server that fit a task: describe what you want to do \
+                 (e.g. \"p99 latency of the gateway over the last hours\", \"insert a row into \
+                 PostgreSQL\") and get the best matching tools with their descriptions and \
+                 input schemas, among those you may call.",
+            )?
+            .open_world(false),
+        );
+        Ok(self)
+    }
+
+    /// The best matches for the caller's query among the tools it may call.
+    fn find_tools(&self, args: FindToolsArgs, ctx: &CallContext) -> CallToolResult {
+        let Some(registry) = self.registry.upgrade() else {
+            return output::error("the server is shutting down");
+        };
+        let query = args.query.trim();
+        if query.is_empty() {
+            return output::error("`query` is empty: describe what the tool should do");
+        }
+        let limit = args
+            .limit
+            .unwrap_or(find_tools::DEFAULT_LIMIT)
+            .clamp(1, find_tools::MAX_LIMIT);
+        let snapshot = registry.snapshot();
+        let tools: Vec<HostTool> = snapshot
+            .entries()
+            .filter(|(key, _)| **key != ToolsetKey::core())
+            .filter(|(_, def)| ctx.visible.as_ref().is_none_or(|v| v.allows(def.name())))
+            .map(|(_, def)| HostTool::from(def))
+            .collect();
+        let candidates: Vec<&HostTool> = tools.iter().collect();
+        // A client may call write tools: rank among all of them.
+        let options = SelectOptions {
+            max_tools: limit,
+            mode: TaskMode::Act,
+        };
+        let found = find_tools::find(query, limit, &candidates, &options);
+        let items: Vec<serde_json::Value> = found
+            .iter()
+            .map(|tool| {
+                serde_json::json!({
+                    "name": tool.name(),
+                    "access": match tool.access {
+                        linkmcp_toolsets::Access::Read => "read",
+                        linkmcp_toolsets::Access::Write => "write",
+                    },
+                    "description": tool.description(),
+                    "inputSchema": tool.tool.input_schema.as_ref(),
+                })
+            })
+            .collect();
+        let text = if found.is_empty() {
+            format!("no tool of this server matches \"{query}\"")
+        } else {
+            let names: Vec<&str> = found.iter().map(|t| t.name()).collect();
+            format!(
+                "{} tool(s) for \"{query}\": {}",
+                found.len(),
+                names.join(", ")
+            )
+        };
+        output::ok_json(&serde_json::json!({"query": query, "tools": items}), text)
+    }
+
     /// What `server_info` and `linkmcp://server/info` report, with a one-line summary.
     fn info(&self) -> Option<(serde_json::Value, String)> {
         let registry = self.registry.upgrade()?;
@@ -152,6 +240,12 @@ impl Toolset for CoreToolset {
         _ctx: &'a CallContext,
     ) -> BoxFuture<'a, CallToolResult> {
         Box::pin(async move {
+            if name == find_tools::FIND_TOOLS {
+                return match parse_args::<FindToolsArgs>(args) {
+                    Ok(args) => self.find_tools(args, _ctx),
+                    Err(bad) => bad,
+                };
+            }
             if let Err(bad) = parse_args::<NoArgs>(args) {
                 return bad;
             }
@@ -215,9 +309,17 @@ impl Toolset for CoreToolset {
     }
 }
 
-/// Registers the core toolset of `server_name` in `registry` under [`ToolsetKey::core`].
-pub fn register(registry: &Arc<Registry>, server_name: &str) -> Result<(), RegistryError> {
-    let core = CoreToolset::new(server_name, registry)?;
+/// Registers the core toolset of `server_name` in `registry` under [`ToolsetKey::core`], with
+/// `find_tools` when `with_find_tools`.
+pub fn register(
+    registry: &Arc<Registry>,
+    server_name: &str,
+    with_find_tools: bool,
+) -> Result<(), RegistryError> {
+    let mut core = CoreToolset::new(server_name, registry)?;
+    if with_find_tools {
+        core = core.with_find_tools()?;
+    }
     registry.insert(ToolsetKey::core(), Arc::new(core))
 }
 
@@ -232,7 +334,7 @@ mod tests {
     #[tokio::test]
     async fn ping_and_server_info() {
         let registry = Arc::new(Registry::new());
-        register(&registry, "demo").unwrap();
+        register(&registry, "demo", false).unwrap();
         let ctx = CallContext::new("test");
 
         let pong = registry
@@ -260,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn core_tools_refuse_arguments_by_name() {
         let registry = Arc::new(Registry::new());
-        register(&registry, "demo").unwrap();
+        register(&registry, "demo", false).unwrap();
         let args = json!({"verbose": true}).as_object().cloned().unwrap();
         let result = registry
             .call("ping", args, &CallContext::new("test"))
@@ -291,7 +393,7 @@ mod tests {
     #[tokio::test]
     async fn the_server_info_resource_and_the_overview_prompt() {
         let registry = Arc::new(Registry::new());
-        register(&registry, "demo").unwrap();
+        register(&registry, "demo", false).unwrap();
         let ctx = CallContext::new("test");
         let contents = registry.read_resource(SERVER_INFO_URI, &ctx).await.unwrap();
         let ResourceContents::TextResourceContents { text, .. } = &contents[0] else {
@@ -319,5 +421,108 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("takes no arguments"), "{err}");
+    }
+
+    /// A link's tools, for find_tools to search.
+    struct Linked(Vec<ToolDef>);
+
+    impl Toolset for Linked {
+        fn tools(&self) -> &[ToolDef] {
+            &self.0
+        }
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            _args: JsonObject,
+            _ctx: &'a CallContext,
+        ) -> BoxFuture<'a, CallToolResult> {
+            Box::pin(async move { output::ok_text(name.to_owned()) })
+        }
+    }
+
+    fn searchable() -> Arc<Registry> {
+        let registry = Arc::new(Registry::new());
+        register(&registry, "demo", true).unwrap();
+        let linked = Linked(vec![
+            ToolDef::read::<NoArgs>(
+                "prom_query_range",
+                "Evaluate a PromQL expression over a time range on Prometheus.",
+            )
+            .unwrap(),
+            ToolDef::read::<NoArgs>("pg_query", "Run a read-only SQL query on PostgreSQL.")
+                .unwrap(),
+            ToolDef::write::<NoArgs>(
+                "pg_execute",
+                "Execute a SQL statement that changes PostgreSQL data.",
+            )
+            .unwrap(),
+        ]);
+        registry
+            .insert(ToolsetKey::link("stack"), Arc::new(linked))
+            .unwrap();
+        registry
+    }
+
+    fn found(result: &CallToolResult) -> Vec<String> {
+        result.structured_content.as_ref().unwrap()["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn find_tools_ranks_the_callers_tools_and_hides_the_others() {
+        let registry = searchable();
+        let query = |q: &str| json!({"query": q}).as_object().cloned().unwrap();
+        let all = CallContext::new("test");
+        let result = registry
+            .call("find_tools", query("PostgreSQL insert a row"), &all)
+            .await
+            .unwrap();
+        let names = found(&result);
+        assert!(names.contains(&"pg_execute".to_owned()), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n == "ping" || n == "find_tools"),
+            "{names:?}"
+        );
+        let schema = &result.structured_content.as_ref().unwrap()["tools"][0]["inputSchema"];
+        assert_eq!(schema["type"], "object");
+
+        // A caller that may not call pg_execute does not learn of it.
+        let limited = CallContext::new("test").with_visibility(
+            linkmcp_toolsets::ToolVisibility::new(|tool| tool != "pg_execute"),
+        );
+        let names = found(
+            &registry
+                .call("find_tools", query("PostgreSQL insert a row"), &limited)
+                .await
+                .unwrap(),
+        );
+        assert!(!names.contains(&"pg_execute".to_owned()), "{names:?}");
+        assert!(names.contains(&"pg_query".to_owned()), "{names:?}");
+
+        let bad = registry
+            .call(
+                "find_tools",
+                json!({"q": "x"}).as_object().cloned().unwrap(),
+                &all,
+            )
+            .await
+            .unwrap();
+        assert_eq!(bad.is_error, Some(true));
+    }
+
+    #[test]
+    fn find_tools_is_served_only_when_asked() {
+        let registry = Arc::new(Registry::new());
+        let plain = CoreToolset::new("demo", &registry).unwrap();
+        assert!(!plain.tools().iter().any(|d| d.name() == "find_tools"));
+        let with = CoreToolset::new("demo", &registry)
+            .unwrap()
+            .with_find_tools()
+            .unwrap();
+        assert!(with.tools().iter().any(|d| d.name() == "find_tools"));
     }
 }

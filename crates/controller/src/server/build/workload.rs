@@ -62,6 +62,7 @@ pub fn settings(server: &McpServer) -> BTreeMap<String, String> {
             "LINKMCP_MASK_ERROR_DETAILS".to_owned(),
             spec.mask_error_details.to_string(),
         ),
+        ("LINKMCP_FIND_TOOLS".to_owned(), spec.find_tools.to_string()),
     ]);
     if let Some(sessions) = spec.limits.max_sessions {
         env.insert("LINKMCP_MAX_SESSIONS".to_owned(), sessions.to_string());
