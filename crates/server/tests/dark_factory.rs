@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use linkmcp_e2e::model::ScriptedModel;
@@ -18,20 +16,10 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 mod support;
-use support::{args, http};
+use support::{ServerProcess, args};
 
 /// What the scripted model answers once it has the result of its `ping` call.
 const ANSWER: &str = "The server answered ping: all quiet tonight.";
-
-/// The server binary, killed with the test.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn manifests(model_url: &str) -> String {
     format!(
@@ -67,33 +55,6 @@ spec:
   mode: monitor
 "
     )
-}
-
-async fn start(dir: &Path) -> (ServerProcess, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_linkmcp-server"))
-        .args(["--manifests", dir.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = ServerProcess(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let started = http().get(format!("{url}/startupz")).send().await;
-        if started.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (process, url)
 }
 
 async fn call(
@@ -135,7 +96,8 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     let file = dir.join("stack.yaml");
     let written = manifests(&model.base_url());
     std::fs::write(&file, &written).unwrap();
-    let (_server, url) = start(&dir).await;
+    let server = ServerProcess::start(&dir, &[]).await;
+    let url = server.url.clone();
     let client = ()
         .serve(StreamableHttpClientTransport::from_uri(format!(
             "{url}/mcp"

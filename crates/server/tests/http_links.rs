@@ -9,8 +9,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,20 +22,10 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 mod support;
-use support::{args, http};
+use support::{ServerProcess, args, http};
 
 /// The bearer token of the links' Secret; no tool output may show it.
 const TOKEN: &str = "http-links-token-7f3a";
-
-/// The server binary, killed with the test.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Requests the backend saw: method, path and the Authorization header.
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
@@ -130,33 +118,6 @@ stringData: {{token: {TOKEN}}}
     .join("---\n")
 }
 
-async fn start(dir: &Path) -> (ServerProcess, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_linkmcp-server"))
-        .args(["--manifests", dir.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = ServerProcess(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let started = http().get(format!("{url}/startupz")).send().await;
-        if started.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (process, url)
-}
-
 async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
     client
         .list_all_tools()
@@ -212,7 +173,8 @@ async fn http_links_serve_their_tools_live_in_standalone_mode() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("stack.yaml"), manifests(&backend_url)).unwrap();
-    let (_server, url) = start(&dir).await;
+    let server = ServerProcess::start(&dir, &[]).await;
+    let url = server.url.clone();
     let client = ()
         .serve(StreamableHttpClientTransport::from_uri(format!(
             "{url}/mcp"
@@ -256,6 +218,30 @@ async fn http_links_serve_their_tools_live_in_standalone_mode() {
         up.contains("checkout") && up.contains("10.0.0.7:8080"),
         "{up}"
     );
+    // The metrics link caches (spec.cache): the same query again is answered from the cache.
+    let again = call(&client, "prom_query", json!({"query": "up"})).await;
+    assert_eq!(again, up);
+    let queries = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p == "/api/v1/query")
+        .count();
+    assert_eq!(queries, 1, "the second prom_query reached the backend");
+    let metrics = http()
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"linkmcp_tool_cache_total{toolset="link/metrics",result="miss"} 1"#,
+        r#"linkmcp_tool_cache_total{toolset="link/metrics",result="hit"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in\n{metrics}");
+    }
     let labels = call(&client, "loki_labels", json!({})).await;
     assert!(
         labels.contains("namespace") && labels.contains("level"),

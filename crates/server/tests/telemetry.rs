@@ -8,7 +8,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,19 +18,10 @@ use prost::Message as _;
 use serde_json::{Value, json};
 
 mod support;
-use support::http;
+use support::{ServerProcess, http};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
-
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Spans received, with their service name.
 type Received = Arc<Mutex<Vec<(String, Span)>>>;
@@ -92,7 +82,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn start(otlp: &str) -> (ServerProcess, String, std::path::PathBuf) {
+async fn start(otlp: &str) -> (ServerProcess, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("linkmcp-telemetry-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -102,35 +92,14 @@ async fn start(otlp: &str) -> (ServerProcess, String, std::path::PathBuf) {
          auth: {allowUnauthenticated: true}\n  stateless: true\n",
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_linkmcp-server"))
-        .args(["--manifests", dir.to_str().unwrap()])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
-        .env("OTEL_SERVICE_NAME", "linkmcp-server")
-        .env("OTEL_TRACES_SAMPLER", "parentbased_traceidratio")
-        .env("OTEL_TRACES_SAMPLER_ARG", "0")
-        .env("OTEL_BSP_SCHEDULE_DELAY", "100")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let process = ServerProcess(child);
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let started = http().get(format!("{url}/startupz")).send().await;
-        if started.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (process, url, dir)
+    let env = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
+        ("OTEL_SERVICE_NAME", "linkmcp-server"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ];
+    (ServerProcess::start(&dir, &env).await, dir)
 }
 
 async fn ping(url: &str, traceparent: Option<&str>) -> Value {
@@ -151,7 +120,8 @@ async fn ping(url: &str, traceparent: Option<&str>) -> Value {
 #[tokio::test]
 async fn requests_and_tool_calls_are_traced_under_the_clients_trace() {
     let (otlp, received) = receiver().await;
-    let (_server, url, dir) = start(&otlp).await;
+    let (server, dir) = start(&otlp).await;
+    let url = server.url.clone();
 
     // Not sampled by the client, and the ratio is 0: not traced.
     let untraced = ping(&url, None).await;

@@ -1,5 +1,6 @@
 //! What the server's integration tests share: an in-process server on an ephemeral port
-//! ([`TestServer`]), the clients that talk to it and the small helpers every file needs. Cargo
+//! ([`TestServer`]), the server binary on a manifests folder ([`ServerProcess`]), the clients
+//! that talk to them and the small helpers every file needs. Cargo
 //! builds each file of `tests/` as its own crate, so each declares `mod support;` rather than
 //! keeping its own copy of this start-up code.
 
@@ -21,6 +22,57 @@ use rmcp::{
 use serde_json::Value;
 use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
+
+/// The `linkmcp-server` binary serving a manifests folder on a free loopback port, killed when
+/// dropped.
+pub struct ServerProcess {
+    child: std::process::Child,
+    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `dir` with `env` added to its environment and waits until
+    /// `/startupz` answers (at most 20 s).
+    pub async fn start(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_linkmcp-server"))
+            .args(["--manifests", dir.to_str().unwrap()])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let started = http().get(format!("{}/startupz", process.url)).send().await;
+            if started.is_ok_and(|r| r.status().is_success()) {
+                return process;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// How long a test waits for something that must happen.
 pub const WAIT: Duration = Duration::from_secs(5);
