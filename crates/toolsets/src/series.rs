@@ -86,6 +86,38 @@ fn fmt_clock(unix: f64) -> String {
         .unwrap_or(t)
 }
 
+/// A list of label sets (Prometheus series, Loki streams) as text for a model: how many there
+/// are (`noun`: "series", "streams") over `start`..`end`, the labels all share once, then each
+/// set with its own labels. Cuts `found` to `max_rows` first and says so; returns the text and
+/// how many there were before the cut.
+pub fn label_sets_text(
+    noun: &str,
+    found: &mut Vec<Labels>,
+    max_rows: usize,
+    start: impl std::fmt::Display,
+    end: impl std::fmt::Display,
+) -> (String, usize) {
+    let total = found.len();
+    found.truncate(max_rows);
+    let common = common_labels(found.iter());
+    let mut text = format!("{total} {noun} from {start} to {end}");
+    if total > found.len() {
+        let _ = write!(
+            text,
+            " (the first {} shown: the link's row limit; narrow the selector)",
+            found.len()
+        );
+    }
+    text.push('\n');
+    if !common.is_empty() {
+        let _ = writeln!(text, "all share {}", fmt_labels(&common, &Labels::new()));
+    }
+    for labels in found.iter() {
+        let _ = writeln!(text, "{}", fmt_labels(labels, &common));
+    }
+    (text, total)
+}
+
 /// The labels every one of `series` has with the same value (none for a single series: its
 /// labels are shown on the series itself).
 pub fn common_labels<'a>(series: impl IntoIterator<Item = &'a Labels>) -> Labels {

@@ -472,28 +472,8 @@ impl LokiToolset {
             Ok(found) => found.unwrap_or_default(),
             Err(e) => return self.fail(e, &matches[0]),
         };
-        let total = found.len();
-        found.truncate(self.max_rows);
-        let common = series::common_labels(found.iter());
-        let mut text = format!("{total} streams from {} to {}", range.start, range.end);
-        if total > found.len() {
-            let _ = write!(
-                text,
-                " (the first {} shown: the link's row limit; narrow the selector)",
-                found.len()
-            );
-        }
-        text.push('\n');
-        if !common.is_empty() {
-            let _ = writeln!(
-                text,
-                "all share {}",
-                series::fmt_labels(&common, &Labels::new())
-            );
-        }
-        for labels in &found {
-            let _ = writeln!(text, "{}", series::fmt_labels(labels, &common));
-        }
+        let (text, total) =
+            series::label_sets_text("streams", &mut found, self.max_rows, range.start, range.end);
         finish(
             json!({"streams": found, "total": total, "truncated": total > self.max_rows}),
             text,

@@ -608,28 +608,8 @@ impl PrometheusToolset {
             Ok(found) => found,
             Err(f) => return self.fail(f, &matches[0]),
         };
-        let total = found.len();
-        found.truncate(self.max_rows);
-        let common = render::common_labels(found.iter());
-        let mut text = format!("{total} series from {} to {}", range.start, range.end);
-        if total > found.len() {
-            let _ = write!(
-                text,
-                " (the first {} shown: the link's row limit; narrow the selector)",
-                found.len()
-            );
-        }
-        text.push('\n');
-        if !common.is_empty() {
-            let _ = writeln!(
-                text,
-                "all share {}",
-                render::fmt_labels(&common, &Labels::new())
-            );
-        }
-        for labels in &found {
-            let _ = writeln!(text, "{}", render::fmt_labels(labels, &common));
-        }
+        let (text, total) =
+            render::label_sets_text("series", &mut found, self.max_rows, range.start, range.end);
         let truncated = total > found.len();
         finish(
             json!({"series": found, "total": total, "truncated": truncated}),
