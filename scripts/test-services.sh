@@ -5,7 +5,7 @@
 # everything is up; it says what it installs or starts, on stderr.
 #
 #   PostgreSQL  127.0.0.1:5432, user postgres without password (trust on loopback), database test
-#   Redis       127.0.0.1:6379
+#   Redis       127.0.0.1:6379, and the redis-server binary (the fault tests start their own)
 #   RabbitMQ    127.0.0.1:5672 (guest/guest) with the management API on 15672
 #   clickhouse-server, moto_server (S3), nx-27017 (MongoDB wire protocol), prometheus (with
 #               openssl for its TLS test): installed only; the tests start their own on free
@@ -90,8 +90,10 @@ psql_ok() {
 }
 
 redis() {
-  port_open 6379 && return 0
+  # The fault tests start a private redis-server of their own, so the binary is needed even
+  # when a Redis already listens on 6379.
   command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  port_open 6379 && return 0
   say "starting Redis"
   mkdir -p /tmp/linkmcp-redis
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
