@@ -168,6 +168,10 @@ impl Server {
             settings.limits,
             auth.clone(),
             shutdown.clone(),
+            mcp::TalkBack {
+                stateless: settings.stateless,
+                rounds: round_state()?,
+            },
         );
         let health = Arc::new(Health::default());
         let in_flight = Arc::new(InFlight::default());
@@ -309,4 +313,23 @@ pub async fn serve(
         .await?
         .run()
         .await
+}
+
+/// The environment variable holding the key that seals `requestState` (2026-07-28 input
+/// requests). Replicas of one server must share it; without it each process draws its own.
+pub const REQUEST_STATE_KEY_ENV: &str = "LINKMCP_REQUEST_STATE_KEY";
+
+/// The `requestState` codec, keyed from [`REQUEST_STATE_KEY_ENV`] or at random.
+fn round_state() -> anyhow::Result<mcp::RoundState> {
+    let key = std::env::var(REQUEST_STATE_KEY_ENV).ok();
+    if let Some(key) = &key
+        && key.len() < mcp::RoundState::MIN_KEY_BYTES
+    {
+        anyhow::bail!(
+            "{REQUEST_STATE_KEY_ENV} has {} bytes; it needs at least {}",
+            key.len(),
+            mcp::RoundState::MIN_KEY_BYTES
+        );
+    }
+    mcp::RoundState::new(key.as_deref().map(str::as_bytes)).map_err(anyhow::Error::msg)
 }

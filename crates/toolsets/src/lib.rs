@@ -15,6 +15,7 @@ pub mod argocd;
 pub mod args;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
+pub mod client;
 pub mod compliance;
 pub mod credentials;
 #[cfg(feature = "grafana")]
@@ -51,6 +52,7 @@ pub mod toolset;
 pub mod valkey;
 
 pub use args::{NoArgs, parse_args, with_args};
+pub use client::{Client, ClientError, Elicited, LogLevel};
 pub use toolset::{
     Access, CallContext, ToolDef, ToolDefError, ToolVisibility, Toolset, ToolsetLimits,
 };

@@ -14,6 +14,7 @@ use rmcp::{
 use schemars::JsonSchema;
 
 use crate::{
+    client::Client,
     prompt::{GetPromptResult, Prompt, PromptArgs, PromptError},
     resource::{Resource, ResourceContents, ResourceError, ResourceTemplateDef},
 };
@@ -184,6 +185,8 @@ pub struct CallContext {
     /// Which tools the caller may call, when a tool lists other tools (`find_tools`) and must
     /// not show more than `tools/list` does to this caller. `None`: no such check was given.
     pub visible: Option<ToolVisibility>,
+    /// The channel back to the client while the call runs: progress, logs, questions.
+    pub client: Client,
 }
 
 /// Whether the caller of a call may call a tool (by name): the server's scope check, handed
@@ -231,7 +234,14 @@ impl CallContext {
             timeout: Self::DEFAULT_TIMEOUT,
             max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
             visible: None,
+            client: Client::none(),
         }
+    }
+
+    /// Gives the call a channel back to its client (see [`CallContext::client`]).
+    pub fn with_client(mut self, client: Client) -> Self {
+        self.client = client;
+        self
     }
 
     /// Gives the call the caller's tool visibility (see [`CallContext::visible`]).

@@ -14,11 +14,16 @@
 //! scopes allow; a toolset's resources and prompts are shown to a caller who may call all of
 //! that toolset's read tools (they read the same backend); calls run under the caller's
 //! identity (the audit log's client).
+//!
+//! A call can talk back to its client while it runs (progress, log messages, questions):
+//! each `tools/call` and `prompts/get` gets a [`RequestLink`], and when the call asked
+//! something the client answers on a next round (2026-07-28), the handler replies with the
+//! link's `InputRequiredResult` instead of the toolset's result.
 
 use std::{sync::Arc, time::Duration};
 
 use axum::http::request::Parts;
-use linkmcp_toolsets::{CallContext, output};
+use linkmcp_toolsets::{CallContext, Client, LogLevel, output};
 use linkmcp_toolsets::{prompt::PromptError, resource::ResourceError};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
@@ -37,6 +42,7 @@ use tracing::Instrument as _;
 
 use super::{
     Peers,
+    client_link::{Outcome, RequestFacts, RequestLink, RoundState, level_from_mcp},
     peers::{Subscriptions, list_changed},
 };
 use crate::{
@@ -47,6 +53,15 @@ use crate::{
 
 /// At most this many tool names are quoted in an unknown-tool error.
 const MAX_NAMES_IN_ERROR: usize = 50;
+
+/// How calls talk back to their clients: whether sessions are off, and the key that seals
+/// the answers of earlier rounds (2026-07-28).
+pub struct TalkBack {
+    /// The server runs without sessions.
+    pub stateless: bool,
+    /// Seals `requestState`.
+    pub rounds: RoundState,
+}
 
 /// The limits every tool call runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +97,9 @@ pub struct McpHandler {
     seen: Arc<Snapshot>,
     /// The resources this instance's session subscribed to (`resources/subscribe`).
     subscriptions: Subscriptions,
+    /// The level this instance's session set with `logging/setLevel`; no log messages
+    /// before it does.
+    log_level: Arc<std::sync::Mutex<Option<LogLevel>>>,
 }
 
 struct Shared {
@@ -93,6 +111,10 @@ struct Shared {
     auth: Arc<Auth>,
     /// Ends open `subscriptions/listen` requests gracefully when the server stops.
     shutdown: CancellationToken,
+    /// Whether sessions are off (no server-to-client requests before 2026-07-28).
+    stateless: bool,
+    /// Seals the answers of earlier rounds (2026-07-28 input requests).
+    rounds: RoundState,
 }
 
 impl McpHandler {
@@ -103,12 +125,14 @@ impl McpHandler {
         limits: CallLimits,
         auth: Arc<Auth>,
         shutdown: CancellationToken,
+        talk_back: TalkBack,
     ) -> Self {
         // Declare only what is served: tools, prompts and resources, whose lists change at run
-        // time, and resource subscriptions (announced on every registry change, the only
-        // change of a resource the server sees). No logging: tools have no channel to the
-        // client during a call.
+        // time, resource subscriptions (announced on every registry change, the only change
+        // of a resource the server sees), and logging (tools send log messages during a call).
+        #[allow(deprecated)] // Logging is part of the revisions up to 2025-11-25.
         let capabilities = ServerCapabilities::builder()
+            .enable_logging()
             .enable_prompts()
             .enable_resources()
             .enable_tools()
@@ -133,10 +157,13 @@ impl McpHandler {
                 limits,
                 auth,
                 shutdown,
+                stateless: talk_back.stateless,
+                rounds: talk_back.rounds,
             }),
             changes,
             seen,
             subscriptions: Subscriptions::default(),
+            log_level: Arc::default(),
         }
     }
 
@@ -148,6 +175,7 @@ impl McpHandler {
             changes: self.shared.registry.subscribe(),
             seen: self.shared.registry.snapshot(),
             subscriptions: Subscriptions::default(),
+            log_level: Arc::default(),
         }
     }
 
@@ -159,6 +187,30 @@ impl McpHandler {
     /// The registry this handler serves.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.shared.registry
+    }
+
+    /// The channel back to the client for one request, and the context with it.
+    fn talk_back(
+        &self,
+        context: &RequestContext<RoleServer>,
+        facts: RequestFacts<'_>,
+        ctx: CallContext,
+    ) -> Result<(Arc<RequestLink>, CallContext), ErrorData> {
+        let link = Arc::new(RequestLink::new(
+            context,
+            self.shared.stateless,
+            &self.shared.rounds,
+            facts,
+        )?);
+        let ctx = ctx.with_client(Client::new(link.clone()));
+        Ok((link, ctx))
+    }
+
+    fn session_log_level(&self) -> Option<LogLevel> {
+        *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn call_context(&self, identity: &Identity) -> CallContext {
@@ -336,6 +388,15 @@ impl ServerHandler for McpHandler {
         if let Some(visible) = auth::visibility_for(&self.shared.auth, identity, &request.name) {
             ctx = ctx.with_visibility(visible);
         }
+        let facts = RequestFacts {
+            identity: &identity.id,
+            target: &request.name,
+            arguments: request.arguments.as_ref(),
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+            session_log_level: self.session_log_level(),
+        };
+        let (link, ctx) = self.talk_back(&context, facts, ctx)?;
         let args = request.arguments.unwrap_or_default();
         let call = self.shared.registry.call(&request.name, args, &ctx);
         let call = async {
@@ -354,10 +415,25 @@ impl ServerHandler for McpHandler {
         } else {
             call.await
         };
-        match result {
-            Ok(result) => Ok(result.into()),
-            Err(unknown) => Err(unknown_tool_error(&unknown)),
+        let result = result.map_err(|unknown| unknown_tool_error(&unknown))?;
+        match link.outcome(&self.shared.rounds) {
+            Outcome::Complete => Ok(result.into()),
+            Outcome::InputRequired(input) => Ok(input.into()),
+            Outcome::MissingCapability(error) => Err(error),
         }
+    }
+
+    #[allow(deprecated)] // logging/setLevel is part of the revisions up to 2025-11-25.
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self
+            .log_level
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(level_from_mcp(request.level));
+        Ok(())
     }
 
     async fn list_resources(
@@ -466,12 +542,25 @@ impl ServerHandler for McpHandler {
                 self.scrubbed(&request.name),
             )));
         }
-        let ctx = self.call_context(identity);
+        let facts = RequestFacts {
+            identity: &identity.id,
+            target: &request.name,
+            arguments: request.arguments.as_ref(),
+            input_responses: request.input_responses,
+            request_state: request.request_state,
+            session_log_level: self.session_log_level(),
+        };
+        let (link, ctx) = self.talk_back(&context, facts, self.call_context(identity))?;
         let prompt = tokio::select! {
             prompt = self.shared.registry.get_prompt(&request.name, request.arguments, &ctx) => prompt,
             () = context.ct.cancelled() => Err(PromptError::Failed("the request was cancelled by the client".to_owned())),
         };
-        prompt.map(Into::into).map_err(prompt_error)
+        // A prompt that asked a question fails without the answer; the question wins.
+        match link.outcome(&self.shared.rounds) {
+            Outcome::Complete => prompt.map(Into::into).map_err(prompt_error),
+            Outcome::InputRequired(input) => Ok(input.into()),
+            Outcome::MissingCapability(error) => Err(error),
+        }
     }
 
     fn accepted_subscription_filter(

@@ -7,8 +7,10 @@
 //! get it from [`Peers`], which keeps their connections, and 2026-07-28 clients get it on the
 //! `subscriptions/listen` request they hold open, answered by [`McpHandler`] itself.
 
+mod client_link;
 mod handler;
 mod peers;
 
-pub use handler::{CallLimits, McpHandler};
+pub use client_link::RoundState;
+pub use handler::{CallLimits, McpHandler, TalkBack};
 pub use peers::{Peers, forward_changes};

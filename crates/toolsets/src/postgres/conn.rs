@@ -5,7 +5,9 @@
 //! Reads run in `BEGIN READ ONLY` with `SET LOCAL statement_timeout`, so PostgreSQL itself
 //! refuses a write and stops a slow statement; writes run in their own transaction. A
 //! connection goes back to the pool only after its transaction ended cleanly and its session
-//! was reset (`DISCARD ALL`); one abandoned mid-stream is closed instead of drained.
+//! was reset (`DISCARD ALL`); one abandoned mid-stream is closed instead of drained, and its
+//! statement is cancelled on the server (`pg_cancel_backend`): closing the socket alone
+//! leaves PostgreSQL running it until it next writes to the client.
 
 use std::time::Duration;
 
@@ -138,7 +140,11 @@ impl Pool {
         statement_timeout: Duration,
     ) -> Result<Session, String> {
         let conn = self.acquire(call_timeout).await?;
-        let mut session = Session { conn, ended: false };
+        let mut session = Session {
+            conn,
+            ended: false,
+            cancel: None,
+        };
         let millis = statement_timeout.as_millis().clamp(1, i32::MAX as u128);
         let sql = match mode {
             // The SELECT takes the transaction's first snapshot, after which PostgreSQL no
@@ -149,16 +155,24 @@ impl Pool {
                 let lock_millis = millis.min(READ_LOCK_TIMEOUT.as_millis());
                 format!(
                     "BEGIN READ ONLY; SET LOCAL statement_timeout = {millis}; \
-                     SET LOCAL lock_timeout = {lock_millis}; SELECT 1"
+                     SET LOCAL lock_timeout = {lock_millis}; SELECT pg_backend_pid()"
                 )
             }
-            Mode::Write => format!("BEGIN READ WRITE; SET LOCAL statement_timeout = {millis}"),
+            Mode::Write => format!(
+                "BEGIN READ WRITE; SET LOCAL statement_timeout = {millis}; SELECT pg_backend_pid()"
+            ),
         };
-        session
+        // The same round trip tells the backend's process id, which a cancel names.
+        let pid: Option<i32> = session
             .conn()
-            .execute(sqlx::raw_sql(AssertSqlSafe(sql)))
+            .fetch_optional(sqlx::raw_sql(AssertSqlSafe(sql)))
             .await
-            .map_err(|e| self.explain(&e, statement_timeout))?;
+            .map_err(|e| self.explain(&e, statement_timeout))?
+            .and_then(|row| sqlx::Row::try_get(&row, 0).ok());
+        session.cancel = pid.map(|pid| Canceller {
+            options: self.options.clone(),
+            pid,
+        });
         Ok(session)
     }
 
@@ -296,6 +310,39 @@ pub(crate) fn human(d: Duration) -> String {
 pub(crate) struct Session {
     conn: PoolConnection<Postgres>,
     ended: bool,
+    /// How to stop the backend's statement if the session is dropped mid-statement.
+    cancel: Option<Canceller>,
+}
+
+/// Cancels the statement of one backend from a connection of its own (the pool's may all be
+/// busy): `pg_cancel_backend(pid)`.
+struct Canceller {
+    options: PgConnectOptions,
+    pid: i32,
+}
+
+impl Canceller {
+    /// Sends the cancel in the background; dropping happens in synchronous code.
+    fn spawn(self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let cancel = async {
+                let mut conn = PgConnection::connect_with(&self.options).await?;
+                sqlx::query("SELECT pg_cancel_backend($1)")
+                    .bind(self.pid)
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await
+            };
+            match tokio::time::timeout(PROBE_BUDGET, cancel).await {
+                Ok(Ok(())) => tracing::debug!(pid = self.pid, "cancelled an abandoned statement"),
+                Ok(Err(err)) => tracing::warn!(pid = self.pid, error = %err, "could not cancel an abandoned statement"),
+                Err(_) => tracing::warn!(pid = self.pid, "cancelling an abandoned statement timed out"),
+            }
+        });
+    }
 }
 
 impl Session {
@@ -325,6 +372,9 @@ impl Drop for Session {
     fn drop(&mut self) {
         if !self.ended {
             self.conn.close_on_drop();
+            if let Some(cancel) = self.cancel.take() {
+                cancel.spawn();
+            }
         }
     }
 }

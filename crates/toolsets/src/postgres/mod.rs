@@ -657,7 +657,7 @@ impl PgToolset {
             Ok(s) => s,
             Err(message) => return output::error(message),
         };
-        match query::read(&mut session, &p.sql, bounds).await {
+        match query::read(&mut session, &p.sql, bounds, &ctx.client).await {
             Ok((set, complete)) => {
                 if complete {
                     let _ = session.end(false).await;

@@ -3,7 +3,8 @@
 //! Statements go through the extended protocol (a prepared statement), so PostgreSQL itself
 //! refuses a string holding several commands. Reads stop reading at the row limit and tell the
 //! caller to close the connection rather than drain the rest; writes read to the end (the
-//! statement must complete before its commit) but keep only the first rows.
+//! statement must complete before its commit) but keep only the first rows. A read reports
+//! the rows read so far to a client that asked for progress.
 
 use futures::TryStreamExt as _;
 use serde_json::Value;
@@ -14,6 +15,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Either, Executor as _, SqlSafeStr as _, Statement as _};
 
 use super::conn::Session;
+use crate::client::{Client, Ticker};
 use super::decode::Decoder;
 use super::rows::{Collector, Column, RowSet};
 
@@ -30,6 +32,7 @@ pub(crate) async fn read(
     session: &mut Session,
     sql: &str,
     bounds: Bounds,
+    client: &Client,
 ) -> Result<(RowSet, bool), sqlx::Error> {
     let conn = session.conn();
     let statement = conn
@@ -53,14 +56,20 @@ pub(crate) async fn read(
         }
     }
     let mut collector = Collector::new(columns, decoders, bounds.max_rows, bounds.max_bytes);
+    let mut ticker = Ticker::new(client, "rows read");
+    ticker.tick(0, None).await;
     let mut stream = statement.query().fetch(&mut *conn);
     let mut complete = true;
+    let mut rows = 0u64;
     while let Some(row) = stream.try_next().await? {
+        rows += 1;
         if !collector.push(&row) {
             complete = false;
             break;
         }
+        ticker.tick(rows, None).await;
     }
+    ticker.finish(rows, None).await;
     Ok((collector.finish(None), complete))
 }
 

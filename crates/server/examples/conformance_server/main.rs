@@ -9,11 +9,14 @@
 //! code path.
 //!
 //! The fixtures go through the same `Toolset` seam as every link, so they can only do what a
-//! link's toolset can: return content, and serve resources and prompts. Scenarios whose tools must talk back to the client during
-//! a call (logging, progress, sampling, elicitation) are expected failures, listed with their
-//! reasons in `tests/conformance/README.md`.
+//! link's toolset can: return content, serve resources and prompts, and talk back to the
+//! client through the call context ([`talk_back`]: progress, logging, elicitation, sampling,
+//! roots, input requests). What the suite still reports is listed with its reason in
+//! `tests/conformance/README.md`.
 //!
 //! Prints `listening on http://ADDR/mcp` on stdout once it serves; stops on SIGTERM or Ctrl-C.
+
+mod talk_back;
 
 use std::{
     borrow::Cow,
@@ -515,6 +518,9 @@ async fn main() -> anyhow::Result<()> {
     registry
         .insert("conformance", Arc::new(Fixtures::new(&registry)?))
         .context("registering the fixture tools")?;
+    registry
+        .insert("conformance/talk-back", Arc::new(talk_back::TalkBack::new()?))
+        .context("registering the talk-back fixtures")?;
 
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
