@@ -111,6 +111,12 @@ pub struct McpServerSpec {
     /// facing many tools; agent runs always have it.
     #[serde(default)]
     pub find_tools: bool,
+    /// Ask the person at an interactive client to confirm before a tool with
+    /// `destructiveHint` runs, when the client declares the elicitation capability
+    /// (`elicitation/create`, or an input request at protocol 2026-07-28); a declined or
+    /// cancelled confirmation refuses the call. Clients without elicitation call as before.
+    #[serde(default)]
+    pub confirm_destructive: bool,
     /// What happens when two links contribute a tool of the same name: `error` (the later link
     /// is not registered and says why in its Ready condition), `warn` (the first keeps the
     /// name, a warning is logged), or `replace` (the later link wins).

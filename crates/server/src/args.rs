@@ -132,6 +132,18 @@ pub struct Args {
         default_missing_value = "true"
     )]
     pub find_tools: bool,
+
+    /// Ask an interactive client's user to confirm each destructive tool call first (when the
+    /// client can be asked: it declares elicitation).
+    #[arg(
+        long,
+        env = "LINKMCP_CONFIRM_DESTRUCTIVE",
+        value_parser = BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub confirm_destructive: bool,
 }
 
 /// Where Kubernetes mounts the pod's namespace with its ServiceAccount token.
@@ -170,6 +182,7 @@ impl Args {
                 .and_then(|n| usize::try_from(n).ok())
                 .unwrap_or(linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS),
             find_tools: self.find_tools,
+            confirm_destructive: self.confirm_destructive,
             source: if self.manifests.is_some() {
                 SourceKind::Manifests
             } else {
@@ -225,6 +238,9 @@ impl Settings {
         }
         if !given.has("find_tools") {
             self.find_tools = spec.find_tools;
+        }
+        if !given.has("confirm_destructive") {
+            self.confirm_destructive = spec.confirm_destructive;
         }
         if !given.has("calls_per_minute_per_tool") {
             self.calls_per_minute_per_tool = limits

@@ -55,6 +55,8 @@ pub struct Settings {
     pub max_sessions: usize,
     /// Serve the built-in `find_tools` to clients.
     pub find_tools: bool,
+    /// Ask interactive clients to confirm destructive calls (elicitation).
+    pub confirm_destructive: bool,
     /// How long shutdown waits for running requests (tool calls) before closing sessions.
     pub drain_timeout: Duration,
     /// Replace the text of failed tool calls by a reference logged with the real message.
@@ -115,6 +117,7 @@ impl Default for Settings {
             max_request_body_bytes: 4 * 1024 * 1024,
             max_sessions: linkmcp_api::server::ServerLimits::DEFAULT_MAX_SESSIONS,
             find_tools: false,
+            confirm_destructive: false,
             drain_timeout: Duration::from_secs(20),
             mask_error_details: false,
             calls_per_minute_per_tool: None,
@@ -171,6 +174,7 @@ impl Server {
             mcp::TalkBack {
                 stateless: settings.stateless,
                 rounds: round_state()?,
+                confirm_destructive: settings.confirm_destructive,
             },
         );
         let health = Arc::new(Health::default());

@@ -134,6 +134,9 @@ pub trait ClientLink: Send + Sync {
     /// Sends `notifications/message`.
     fn log(&self, level: LogLevel, data: Value) -> BoxFuture<'_, ()>;
 
+    /// Whether the client declared `capability` and the transport can carry its questions.
+    fn can_ask(&self, capability: Capability) -> bool;
+
     /// Asks `question` under `key` and returns the client's raw answer.
     fn ask<'a>(&'a self, key: &'a str, question: Question)
     -> BoxFuture<'a, Result<Value, ClientError>>;
@@ -182,6 +185,12 @@ impl Client {
         {
             link.log(level, Value::String(message.into())).await;
         }
+    }
+
+    /// Whether a question needing `capability` can be asked at all: lets a toolset that
+    /// merely would like to ask (a confirmation) go on without asking.
+    pub fn can_ask(&self, capability: Capability) -> bool {
+        self.0.as_ref().is_some_and(|link| link.can_ask(capability))
     }
 
     /// Asks a person to fill in `schema`. `key` names the question among the call's
@@ -345,6 +354,9 @@ mod tests {
         fn log(&self, level: LogLevel, data: Value) -> BoxFuture<'_, ()> {
             self.logs.lock().unwrap().push((level, data));
             Box::pin(async {})
+        }
+        fn can_ask(&self, _capability: Capability) -> bool {
+            true
         }
         fn ask<'a>(
             &'a self,

@@ -247,6 +247,10 @@ impl ClientLink for RequestLink {
         })
     }
 
+    fn can_ask(&self, capability: Capability) -> bool {
+        !matches!(self.transport, Transport::Stateless) && self.declares(capability)
+    }
+
     fn ask<'a>(
         &'a self,
         key: &'a str,

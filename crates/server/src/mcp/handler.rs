@@ -51,6 +51,12 @@ use crate::{
     registry::{Registry, Snapshot, ToolsetKey, UnknownTool},
 };
 
+/// The key of the confirmation question of a destructive call.
+const CONFIRM_KEY: &str = "linkmcp.confirm";
+
+/// At most this much of a call's arguments is shown in its confirmation.
+const CONFIRM_ARGS_SHOWN: usize = 500;
+
 /// At most this many tool names are quoted in an unknown-tool error.
 const MAX_NAMES_IN_ERROR: usize = 50;
 
@@ -61,6 +67,8 @@ pub struct TalkBack {
     pub stateless: bool,
     /// Seals `requestState`.
     pub rounds: RoundState,
+    /// Ask the user to confirm destructive calls when the client can be asked.
+    pub confirm_destructive: bool,
 }
 
 /// The limits every tool call runs under.
@@ -115,6 +123,8 @@ struct Shared {
     stateless: bool,
     /// Seals the answers of earlier rounds (2026-07-28 input requests).
     rounds: RoundState,
+    /// Ask the user before a destructive call ([`McpHandler::confirmed`]).
+    confirm_destructive: bool,
 }
 
 impl McpHandler {
@@ -159,6 +169,7 @@ impl McpHandler {
                 shutdown,
                 stateless: talk_back.stateless,
                 rounds: talk_back.rounds,
+                confirm_destructive: talk_back.confirm_destructive,
             }),
             changes,
             seen,
@@ -204,6 +215,70 @@ impl McpHandler {
         )?);
         let ctx = ctx.with_client(Client::new(link.clone()));
         Ok((link, ctx))
+    }
+
+    /// With `confirmDestructive`, asks the person at the client before a tool with
+    /// `destructiveHint` runs; `Err` is the refusal to answer with instead of running it (or
+    /// the question is pending, at 2026-07-28). A client that cannot be asked calls as before:
+    /// the setting protects people at interactive clients, it does not gate automation (scopes
+    /// and write access do).
+    async fn confirmed(
+        &self,
+        tool: &str,
+        args: &rmcp::model::JsonObject,
+        ctx: &CallContext,
+    ) -> Result<(), rmcp::model::CallToolResult> {
+        if !self.shared.confirm_destructive
+            || !ctx.client.can_ask(linkmcp_toolsets::client::Capability::Elicitation)
+        {
+            return Ok(());
+        }
+        let destructive = self
+            .shared
+            .registry
+            .get_tool(tool)
+            .and_then(|t| t.annotations)
+            .and_then(|a| a.destructive_hint)
+            .unwrap_or(false);
+        if !destructive {
+            return Ok(());
+        }
+        let (shown, _) = output::cap_text(
+            &serde_json::to_string(args).unwrap_or_default(),
+            CONFIRM_ARGS_SHOWN,
+        );
+        let message = format!(
+            "Allow `{tool}`? It may change or delete data. Arguments: {shown}"
+        );
+        let schema = rmcp::model::ElicitationSchema::builder()
+            .required_bool("confirm")
+            .description("Confirm the call")
+            .build()
+            .map_err(|e| output::error(format!("cannot ask for a confirmation: {e}")))?;
+        match ctx.client.elicit(CONFIRM_KEY, message, schema).await {
+            Ok(answer)
+                if answer.accepted()
+                    && answer
+                        .content
+                        .as_ref()
+                        .and_then(|c| c.get("confirm"))
+                        .and_then(serde_json::Value::as_bool)
+                        == Some(true) =>
+            {
+                tracing::info!(tool, client = %ctx.identity, "destructive call confirmed by the user");
+                Ok(())
+            }
+            Ok(answer) => {
+                tracing::info!(tool, client = %ctx.identity, action = ?answer.action, "destructive call not confirmed");
+                Err(output::error(format!(
+                    "`{tool}` was not run: the user did not confirm it ({:?})",
+                    answer.action
+                )))
+            }
+            Err(err) => Err(output::error(format!(
+                "`{tool}` was not run: its confirmation failed: {err}"
+            ))),
+        }
     }
 
     fn session_log_level(&self) -> Option<LogLevel> {
@@ -398,6 +473,12 @@ impl ServerHandler for McpHandler {
         };
         let (link, ctx) = self.talk_back(&context, facts, ctx)?;
         let args = request.arguments.unwrap_or_default();
+        if let Err(refusal) = self.confirmed(&request.name, &args, &ctx).await {
+            return match link.outcome(&self.shared.rounds) {
+                Outcome::InputRequired(input) => Ok(input.into()),
+                _ => Ok(refusal.into()),
+            };
+        }
         let call = self.shared.registry.call(&request.name, args, &ctx);
         let call = async {
             tokio::select! {

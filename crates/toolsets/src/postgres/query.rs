@@ -15,7 +15,7 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Either, Executor as _, SqlSafeStr as _, Statement as _};
 
 use super::conn::Session;
-use crate::client::{Client, Ticker};
+use crate::client::{Client, LogLevel, Ticker};
 use super::decode::Decoder;
 use super::rows::{Collector, Column, RowSet};
 
@@ -70,6 +70,10 @@ pub(crate) async fn read(
         ticker.tick(rows, None).await;
     }
     ticker.finish(rows, None).await;
+    let stop = if complete { "" } else { ", stopped at the bounds" };
+    client
+        .log(LogLevel::Info, format!("query read {rows} rows{stop}"))
+        .await;
     Ok((collector.finish(None), complete))
 }
 
