@@ -191,7 +191,11 @@ async fn a_streaming_query_reports_rows_read_and_logs() {
         Some("6 rows read")
     );
     // One token for the whole call.
-    assert!(progress.iter().all(|p| p.progress_token == progress[0].progress_token));
+    assert!(
+        progress
+            .iter()
+            .all(|p| p.progress_token == progress[0].progress_token)
+    );
 
     let logs = recorder.logs.lock().unwrap().clone();
     assert_eq!(logs.len(), 1, "{logs:?}");
@@ -224,7 +228,9 @@ async fn a_destructive_call_runs_only_when_the_user_confirms() {
     let table = unique("confirm");
     admin()
         .await
-        .execute(sqlx::AssertSqlSafe(format!("CREATE TABLE {table} (id int)")))
+        .execute(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} (id int)"
+        )))
         .await
         .unwrap();
     let server = server().await;
@@ -256,7 +262,11 @@ async fn a_destructive_call_runs_only_when_the_user_confirms() {
             .unwrap();
         row.get::<i64, _>(0)
     };
-    assert_eq!(count(table.clone()).await, 0, "a declined call must not run");
+    assert_eq!(
+        count(table.clone()).await,
+        0,
+        "a declined call must not run"
+    );
 
     let accepting = Recorder::new(ElicitationAction::Accept);
     let client = connect(&server, &accepting).await;

@@ -125,8 +125,12 @@ pub trait ClientLink: Send + Sync {
     fn wants_progress(&self) -> bool;
 
     /// Sends `notifications/progress`.
-    fn progress(&self, progress: f64, total: Option<f64>, message: Option<String>)
-    -> BoxFuture<'_, ()>;
+    fn progress(
+        &self,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<String>,
+    ) -> BoxFuture<'_, ()>;
 
     /// The least severe level the client wants to see; `None`: no log messages.
     fn log_level(&self) -> Option<LogLevel>;
@@ -138,8 +142,11 @@ pub trait ClientLink: Send + Sync {
     fn can_ask(&self, capability: Capability) -> bool;
 
     /// Asks `question` under `key` and returns the client's raw answer.
-    fn ask<'a>(&'a self, key: &'a str, question: Question)
-    -> BoxFuture<'a, Result<Value, ClientError>>;
+    fn ask<'a>(
+        &'a self,
+        key: &'a str,
+        question: Question,
+    ) -> BoxFuture<'a, Result<Value, ClientError>>;
 }
 
 /// A call's channel to its client; [`Client::none`] when there is no client.
@@ -324,9 +331,12 @@ mod tests {
 
     use super::*;
 
+    /// One progress report: done, total, message.
+    type Report = (f64, Option<f64>, Option<String>);
+
     #[derive(Default)]
     struct Recorder {
-        progress: Mutex<Vec<(f64, Option<f64>, Option<String>)>>,
+        progress: Mutex<Vec<Report>>,
         logs: Mutex<Vec<(LogLevel, Value)>>,
         level: Option<LogLevel>,
         token: bool,

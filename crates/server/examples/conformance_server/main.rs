@@ -519,7 +519,10 @@ async fn main() -> anyhow::Result<()> {
         .insert("conformance", Arc::new(Fixtures::new(&registry)?))
         .context("registering the fixture tools")?;
     registry
-        .insert("conformance/talk-back", Arc::new(talk_back::TalkBack::new()?))
+        .insert(
+            "conformance/talk-back",
+            Arc::new(talk_back::TalkBack::new()?),
+        )
         .context("registering the talk-back fixtures")?;
 
     let shutdown = CancellationToken::new();

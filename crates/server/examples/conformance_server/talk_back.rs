@@ -183,7 +183,9 @@ impl TalkBack {
                     Err(e) => return e,
                 };
                 match client.sample("sampling", question(&args.prompt, 100)).await {
-                    Ok(answer) => output::ok_text(format!("LLM response: {}", sampled_text(&answer))),
+                    Ok(answer) => {
+                        output::ok_text(format!("LLM response: {}", sampled_text(&answer)))
+                    }
                     Err(e) => unanswered(&e),
                 }
             }
@@ -267,7 +269,10 @@ impl TalkBack {
                 self.elicit_form(ctx, "enums", "Please choose", form).await
             }
             "test_missing_capability" => {
-                match client.sample("needs_sampling", question("Say hello", 20)).await {
+                match client
+                    .sample("needs_sampling", question("Say hello", 20))
+                    .await
+                {
                     Ok(answer) => output::ok_text(sampled_text(&answer)),
                     Err(e) => unanswered(&e),
                 }
@@ -307,10 +312,15 @@ impl TalkBack {
             }
             "test_input_required_result_sampling" => {
                 match client
-                    .sample("capital_question", question("What is the capital of France?", 100))
+                    .sample(
+                        "capital_question",
+                        question("What is the capital of France?", 100),
+                    )
                     .await
                 {
-                    Ok(answer) => output::ok_text(format!("The model said: {}", sampled_text(&answer))),
+                    Ok(answer) => {
+                        output::ok_text(format!("The model said: {}", sampled_text(&answer)))
+                    }
                     Err(e) => unanswered(&e),
                 }
             }
@@ -385,7 +395,10 @@ impl TalkBack {
             "test_input_required_result_capabilities" => {
                 let (name, capital) = futures::join!(
                     client.elicit("user_name", "What is your name?", one_string("name")),
-                    client.sample("capital_question", question("What is the capital of France?", 100)),
+                    client.sample(
+                        "capital_question",
+                        question("What is the capital of France?", 100)
+                    ),
                 );
                 let part = |answer: Result<String, ClientError>| match answer {
                     Ok(text) => text,

@@ -165,7 +165,10 @@ impl RequestLink {
         if !asked.missing.is_empty() {
             let mut required = serde_json::Map::new();
             for capability in &asked.missing {
-                required.insert(capability.name().to_owned(), Value::Object(Default::default()));
+                required.insert(
+                    capability.name().to_owned(),
+                    Value::Object(Default::default()),
+                );
             }
             let required: ClientCapabilities =
                 serde_json::from_value(Value::Object(required)).unwrap_or_default();
@@ -302,13 +305,13 @@ fn answers_question(question: &Question, answer: &Value) -> bool {
 /// A question as an entry of an `InputRequiredResult`.
 fn input_request(question: &Question) -> InputRequest {
     match question.clone() {
-        Question::Elicit { message, schema } => {
-            InputRequest::Elicitation(ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+        Question::Elicit { message, schema } => InputRequest::Elicitation(ElicitRequest::new(
+            ElicitRequestParams::FormElicitationParams {
                 meta: None,
                 message,
                 requested_schema: schema,
-            }))
-        }
+            },
+        )),
         Question::Sample(params) => InputRequest::CreateMessage(CreateMessageRequest::new(*params)),
         Question::Roots => InputRequest::ListRoots(ListRootsRequest::default()),
     }
@@ -316,13 +319,13 @@ fn input_request(question: &Question) -> InputRequest {
 
 /// What a round's state is bound to: the caller, the tool or prompt, and its arguments, so a
 /// state cannot be replayed by another caller or for another call.
-fn binding(identity: &str, target: &str, arguments: Option<&serde_json::Map<String, Value>>) -> Vec<u8> {
+fn binding(
+    identity: &str,
+    target: &str,
+    arguments: Option<&serde_json::Map<String, Value>>,
+) -> Vec<u8> {
     let arguments = arguments.map(|a| serde_json::to_string(a).unwrap_or_default());
-    format!(
-        "{identity}\n{target}\n{}",
-        arguments.unwrap_or_default()
-    )
-    .into_bytes()
+    format!("{identity}\n{target}\n{}", arguments.unwrap_or_default()).into_bytes()
 }
 
 /// Seals and opens the answers of earlier rounds carried in `requestState` (HMAC-SHA256,
@@ -420,7 +423,10 @@ mod tests {
     fn sealed_answers_open_only_for_the_same_call() {
         let rounds = RoundState::new(None).unwrap();
         let mut answers = BTreeMap::new();
-        answers.insert("confirm".to_owned(), serde_json::json!({"action": "accept"}));
+        answers.insert(
+            "confirm".to_owned(),
+            serde_json::json!({"action": "accept"}),
+        );
         let bound = binding("alice", "pg_execute", None);
         let state = rounds.seal(&answers, &bound);
         assert_eq!(rounds.open(&state, &bound).unwrap(), answers);
@@ -428,7 +434,11 @@ mod tests {
         let other = binding("bob", "pg_execute", None);
         let err = rounds.open(&state, &other).unwrap_err();
         assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
-        assert!(err.message.starts_with("requestState refused"), "{}", err.message);
+        assert!(
+            err.message.starts_with("requestState refused"),
+            "{}",
+            err.message
+        );
 
         let mut tampered = state.clone();
         tampered.insert(5, 'x');
@@ -444,10 +454,19 @@ mod tests {
             message: "sure?".into(),
             schema: rmcp::model::ElicitationSchema::builder().build().unwrap(),
         };
-        assert!(answers_question(&elicit, &serde_json::json!({"action": "decline"})));
+        assert!(answers_question(
+            &elicit,
+            &serde_json::json!({"action": "decline"})
+        ));
         assert!(!answers_question(&elicit, &serde_json::json!("yes")));
-        assert!(!answers_question(&elicit, &serde_json::json!({"roots": []})));
-        assert!(answers_question(&Question::Roots, &serde_json::json!({"roots": []})));
+        assert!(!answers_question(
+            &elicit,
+            &serde_json::json!({"roots": []})
+        ));
+        assert!(answers_question(
+            &Question::Roots,
+            &serde_json::json!({"roots": []})
+        ));
     }
 
     #[test]

@@ -229,7 +229,9 @@ impl McpHandler {
         ctx: &CallContext,
     ) -> Result<(), rmcp::model::CallToolResult> {
         if !self.shared.confirm_destructive
-            || !ctx.client.can_ask(linkmcp_toolsets::client::Capability::Elicitation)
+            || !ctx
+                .client
+                .can_ask(linkmcp_toolsets::client::Capability::Elicitation)
         {
             return Ok(());
         }
@@ -247,9 +249,7 @@ impl McpHandler {
             &serde_json::to_string(args).unwrap_or_default(),
             CONFIRM_ARGS_SHOWN,
         );
-        let message = format!(
-            "Allow `{tool}`? It may change or delete data. Arguments: {shown}"
-        );
+        let message = format!("Allow `{tool}`? It may change or delete data. Arguments: {shown}");
         let schema = rmcp::model::ElicitationSchema::builder()
             .required_bool("confirm")
             .description("Confirm the call")
@@ -513,7 +513,8 @@ impl ServerHandler for McpHandler {
         *self
             .log_level
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(level_from_mcp(request.level));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(level_from_mcp(request.level));
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 //! `max_result_rows` with `result_overflow_mode=break` so the server stops producing rows soon
 //! after the limit (block by block) while the reader stops at the row itself.
 
+use crate::client::{self, Ticker};
 use std::time::Duration;
 
 use reqwest::Url;
@@ -49,7 +50,18 @@ pub(crate) struct Client {
     pub database: String,
     user: Option<String>,
     password: Option<String>,
+    /// Whether the server knows [`CANCEL_ON_CLOSE`]; cleared when it refuses the setting.
+    cancel_on_close: std::sync::atomic::AtomicBool,
 }
+
+/// The setting that makes ClickHouse stop a read whose client went away (a call cancelled or
+/// timed out) even before it sends a row; without it a long aggregation runs on until
+/// `max_execution_time`. Servers older than 19.x do not know it and refuse the request (code
+/// 115): the client then goes on without it.
+const CANCEL_ON_CLOSE: &str = "cancel_http_readonly_queries_on_client_close";
+
+/// ClickHouse's code for an unknown setting.
+const UNKNOWN_SETTING: u32 = 115;
 
 impl Client {
     /// A client for the link's `url`; connects on first use.
@@ -90,6 +102,7 @@ impl Client {
             database: database.to_owned(),
             user: credentials.get("username").map(str::to_owned),
             password: credentials.get("password").map(str::to_owned),
+            cancel_on_close: std::sync::atomic::AtomicBool::new(true),
         })
     }
 
@@ -105,6 +118,31 @@ impl Client {
         timeout: Duration,
         max_rows: usize,
     ) -> Result<reqwest::Response, Failure> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cancel_on_close = mode == Mode::Read && self.cancel_on_close.load(Relaxed);
+        match self
+            .send_once(sql, mode, timeout, max_rows, cancel_on_close)
+            .await
+        {
+            Err(Failure::Server {
+                code: Some(UNKNOWN_SETTING),
+                message,
+            }) if cancel_on_close && message.contains(CANCEL_ON_CLOSE) => {
+                self.cancel_on_close.store(false, Relaxed);
+                self.send_once(sql, mode, timeout, max_rows, false).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once(
+        &self,
+        sql: &str,
+        mode: Mode,
+        timeout: Duration,
+        max_rows: usize,
+        cancel_on_close: bool,
+    ) -> Result<reqwest::Response, Failure> {
         let mut url = self.url.clone();
         {
             let mut q = url.query_pairs_mut();
@@ -117,6 +155,10 @@ impl Client {
             if mode == Mode::Read {
                 q.append_pair("max_result_rows", &(max_rows + 1).to_string());
                 q.append_pair("result_overflow_mode", "break");
+                if cancel_on_close {
+                    q.append_pair(CANCEL_ON_CLOSE, "1");
+                }
+                // Last: after it, the request may set no further setting.
                 q.append_pair("readonly", "1");
             }
         }
@@ -159,11 +201,15 @@ impl Client {
         timeout: Duration,
         max_rows: usize,
         max_bytes: usize,
+        client: &client::Client,
     ) -> Result<RowSet, Failure> {
         let mut response = self.send(sql, mode, timeout, max_rows).await?;
         let mut collector = Collector::new(max_rows, max_bytes);
         let mut pending: Vec<u8> = Vec::new();
+        let mut ticker = Ticker::new(client, "lines read");
+        let mut lines = 0u64;
         loop {
+            ticker.tick(lines, None).await;
             let chunk = match response.chunk().await {
                 Ok(Some(chunk)) => chunk,
                 Ok(None) => break,
@@ -174,6 +220,7 @@ impl Client {
             while let Some(at) = pending[start..].iter().position(|&b| b == b'\n') {
                 let line = String::from_utf8_lossy(&pending[start..start + at]);
                 start += at + 1;
+                lines += 1;
                 match collector.line(&line) {
                     Line::More => {}
                     // Dropping the response closes the connection: ClickHouse cancels the rest.

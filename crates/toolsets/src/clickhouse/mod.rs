@@ -150,7 +150,14 @@ impl ChToolset {
     ) -> Result<(Vec<Object>, bool), Failure> {
         let set = self
             .client
-            .rows(sql, Mode::Read, ctx.timeout, max_rows, usize::MAX)
+            .rows(
+                sql,
+                Mode::Read,
+                ctx.timeout,
+                max_rows,
+                usize::MAX,
+                &ctx.client,
+            )
             .await?;
         let objects = set
             .rows
@@ -437,6 +444,7 @@ impl ChToolset {
                 ctx.timeout,
                 max_rows,
                 ctx.max_output_bytes,
+                &ctx.client,
             )
             .await
         {

@@ -671,6 +671,13 @@ impl KafkaToolset {
             _ => Start::Last,
         };
         let partition = p.partition;
+        ctx.client
+            .progress(
+                0.0,
+                None,
+                format!("reading up to {limit} messages of `{topic}`"),
+            )
+            .await;
         let peek = blocking(move || {
             let deadline = Instant::now() + timeout;
             let meta = metadata(&kafka, &meta_consumer, timeout)?;
@@ -689,6 +696,11 @@ impl KafkaToolset {
         })
         .await
         .map_err(output::error)?;
+        let read = peek.messages.len();
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        ctx.client
+            .progress(read as f64, None, format!("{read} messages read"))
+            .await;
         Ok(self.render_peek(&p.topic, peek, limit, ctx))
     }
 

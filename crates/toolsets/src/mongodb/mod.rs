@@ -14,6 +14,7 @@
 
 pub mod params;
 
+use crate::client::Ticker;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -408,7 +409,9 @@ impl MongoToolset {
     ) -> Result<Documents, String> {
         let mut docs = Documents::default();
         let mut bytes = 0usize;
+        let mut ticker = Ticker::new(&ctx.client, "documents read");
         loop {
+            ticker.tick(docs.documents.len() as u64, None).await;
             let next = cursor
                 .try_next()
                 .await
@@ -431,6 +434,7 @@ impl MongoToolset {
             docs.documents.push(value);
         }
         docs.count = docs.documents.len();
+        ticker.finish(docs.count as u64, None).await;
         Ok(docs)
     }
 

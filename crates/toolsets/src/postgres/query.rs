@@ -15,9 +15,9 @@ use sqlx::query::Query;
 use sqlx::{AssertSqlSafe, Either, Executor as _, SqlSafeStr as _, Statement as _};
 
 use super::conn::Session;
-use crate::client::{Client, LogLevel, Ticker};
 use super::decode::Decoder;
 use super::rows::{Collector, Column, RowSet};
+use crate::client::{Client, LogLevel, Ticker};
 
 /// The bounds of one result.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +70,11 @@ pub(crate) async fn read(
         ticker.tick(rows, None).await;
     }
     ticker.finish(rows, None).await;
-    let stop = if complete { "" } else { ", stopped at the bounds" };
+    let stop = if complete {
+        ""
+    } else {
+        ", stopped at the bounds"
+    };
     client
         .log(LogLevel::Info, format!("query read {rows} rows{stop}"))
         .await;

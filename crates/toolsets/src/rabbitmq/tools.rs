@@ -495,6 +495,11 @@ impl RabbitmqToolset {
             "encoding": "auto",
             "truncate": FIELD_BYTES,
         });
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let total = Some(count as f64);
+        ctx.client
+            .progress(0.0, total, format!("peeking up to {count} messages"))
+            .await;
         let reply = match self.management.post(url, &body).await {
             Ok(reply) => reply,
             Err(failure) => return Err(self.queue_failure(failure, &params.queue).await),
@@ -504,6 +509,14 @@ impl RabbitmqToolset {
             .map(|list| list.iter().map(peeked).collect())
             .unwrap_or_default();
         let peeked_count = messages.len();
+        #[allow(clippy::cast_precision_loss)]
+        ctx.client
+            .progress(
+                peeked_count as f64,
+                total,
+                format!("{peeked_count} messages peeked"),
+            )
+            .await;
         let dropped = fit(&mut messages, item_budget(ctx));
         let cut_payloads = messages.iter().filter(|m| m.payload_truncated).count();
         let mut note = if peeked_count == 0 {

@@ -5,6 +5,7 @@
 //! how to continue. Failures name what to do next: a missing bucket lists the buckets that
 //! exist, a missing key points at s3_list_objects with a prefix.
 
+use crate::client::{Client, Ticker};
 use std::fmt::Write as _;
 
 use aws_sdk_s3::primitives::{ByteStream, DateTime, DateTimeFormat};
@@ -187,9 +188,12 @@ async fn read_limited(
     mut body: ByteStream,
     mut skip: u64,
     limit: usize,
+    client: &Client,
 ) -> Result<(Vec<u8>, bool), String> {
     let mut out = Vec::with_capacity(limit.min(64 * 1024));
+    let mut ticker = Ticker::new(client, "bytes read");
     while let Some(chunk) = body.try_next().await.map_err(|e| e.to_string())? {
+        ticker.tick(out.len() as u64, Some(limit as u64)).await;
         let mut chunk: &[u8] = &chunk;
         if skip > 0 {
             let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
@@ -563,12 +567,14 @@ impl S3Toolset {
                     return Err(self.fail(failure, &bucket, Some(&key)).await);
                 }
             };
-            let (bytes, _) = read_limited(out.body, 0, want).await.map_err(|e| {
-                output::error(self.s3.scrub(&format!(
-                    "reading `{bucket}/{key}` from S3 at {} failed: {e}",
-                    self.s3.endpoint
-                )))
-            })?;
+            let (bytes, _) = read_limited(out.body, 0, want, &ctx.client)
+                .await
+                .map_err(|e| {
+                    output::error(self.s3.scrub(&format!(
+                        "reading `{bucket}/{key}` from S3 at {} failed: {e}",
+                        self.s3.endpoint
+                    )))
+                })?;
             let complete = bytes.len() as u64 >= size.unsigned_abs();
             let shown = bytes.len();
             match utf8_slice(&bytes, true, complete) {
@@ -676,12 +682,14 @@ impl S3Toolset {
         // A store that ignored the range sends the whole object: skip to the offset and stop
         // after the range all the same.
         let skip = if ranged { 0 } else { offset };
-        let (bytes, _) = read_limited(out.body, skip, limit).await.map_err(|e| {
-            output::error(self.s3.scrub(&format!(
-                "reading `{bucket}/{key}` from S3 at {} failed: {e}",
-                self.s3.endpoint
-            )))
-        })?;
+        let (bytes, _) = read_limited(out.body, skip, limit, &ctx.client)
+            .await
+            .map_err(|e| {
+                output::error(self.s3.scrub(&format!(
+                    "reading `{bucket}/{key}` from S3 at {} failed: {e}",
+                    self.s3.endpoint
+                )))
+            })?;
         let reaches_end = offset + bytes.len() as u64 >= total;
         let Some((lead, text)) = utf8_slice(&bytes, offset == 0, reaches_end) else {
             return Err(output::error(format!(
