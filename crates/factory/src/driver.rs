@@ -26,6 +26,7 @@ use linkmcp_api::{
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
+use crate::steps::{RunStep, Steps};
 use crate::{
     history::{History, RunEntry, Totals},
     host::{KnowledgeSource, SecretSource, ToolHost},
@@ -34,6 +35,7 @@ use crate::{
     run::{self, RunDeps, RunInput, RunLimits, RunOutcome},
     schedule::{DueRun, Followup, Scheduler, TaskView},
 };
+use tokio::sync::broadcast;
 
 /// The time source of the scheduler.
 pub trait Clock: Send + Sync {
@@ -164,6 +166,8 @@ struct Inner {
     notifier: Notifier,
     state: Mutex<State>,
     wake: Notify,
+    /// The steps of the runs, for live followers.
+    steps: Steps,
 }
 
 struct State {
@@ -190,6 +194,7 @@ impl Factory {
                 notifier,
                 state: Mutex::new(state),
                 wake: Notify::new(),
+                steps: Steps::default(),
             }),
         }
     }
@@ -231,6 +236,11 @@ impl Factory {
             .request_run(task, identity, follow_chain)?;
         self.inner.wake.notify_one();
         Ok(())
+    }
+
+    /// The steps of runs from now on (every task's; a [`RunStep`] names its task).
+    pub fn follow(&self) -> broadcast::Receiver<RunStep> {
+        self.inner.steps.follow()
     }
 
     /// The scheduler's view of every task.
@@ -434,6 +444,10 @@ async fn execute(inner: Arc<Inner>, due: DueRun) {
             )
         });
 
+    inner.steps.of(&task_name).finish(match &outcome.error {
+        Some(error) => format!("run of {task_name} failed: {error}"),
+        None => format!("run of {task_name} succeeded: {}", outcome.summary),
+    });
     let now = inner.deps.clock.now();
     let entry = RunEntry::from_outcome(&task_name, &agent_name, &trigger, &outcome);
     let (planned, notification_spec) = {
@@ -525,6 +539,7 @@ async fn run_once(inner: &Inner, input: &RunInput, agent: &Agent) -> RunOutcome 
             model: &model,
             host: inner.deps.host.as_ref(),
             knowledge: inner.deps.knowledge.as_ref(),
+            steps: &inner.steps.of(&input.task),
         },
     )
     .await

@@ -13,6 +13,7 @@
 //! - [`run`]: the agent loop, executing tool calls through the host as `agent:<name>`;
 //! - [`pricing`], [`history`]: cost per model, the last runs and totals per task and agent;
 //! - [`notify`]: webhook and email reports;
+//! - [`steps`]: a run's steps, live, for whoever follows it;
 //! - [`driver`]: the factory that drives all of it in real time.
 
 pub mod driver;
@@ -25,6 +26,7 @@ pub mod provider;
 pub mod run;
 pub mod schedule;
 pub mod select;
+pub mod steps;
 
 pub use driver::{
     Clock, Factory, FactoryConfig, FactoryDeps, RunReport, RunReporter, RunStart, SystemClock,

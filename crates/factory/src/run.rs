@@ -33,6 +33,7 @@ use crate::{
         Usage,
     },
     select::{self, SelectOptions},
+    steps::StepSink,
 };
 
 /// Size limits of what goes into the model's context.
@@ -124,6 +125,8 @@ pub struct RunDeps<'a> {
     pub host: &'a dyn ToolHost,
     /// The knowledge base.
     pub knowledge: &'a dyn KnowledgeSource,
+    /// Who follows the run live (`&()`: nobody).
+    pub steps: &'a dyn StepSink,
 }
 
 /// How one tool call of the model ended.
@@ -135,6 +138,17 @@ pub enum CallOutcome {
     Error,
     /// Not called: a write tool in monitor mode, a tool not offered, or malformed arguments.
     Refused,
+}
+
+impl CallOutcome {
+    /// How the call ended, in a word or two.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "failed",
+            Self::Refused => "refused",
+        }
+    }
 }
 
 /// One tool call of the model.
@@ -266,6 +280,13 @@ pub async fn run(input: &RunInput, deps: RunDeps<'_>) -> RunOutcome {
         tools = offer.offered.len(),
         "run started"
     );
+    deps.steps.step(format!(
+        "run of {} started: agent {}, model {}, {} tools offered",
+        input.task,
+        input.agent,
+        deps.model.model(),
+        offer.offered.len()
+    ));
 
     let mut progress = Progress::default();
     let looped = tokio::time::timeout(
@@ -356,8 +377,16 @@ async fn drive(
             progress.last_text = reply.text.clone();
         }
         if reply.tool_calls.is_empty() {
+            deps.steps
+                .step(format!("turn {}: the model answers", progress.iterations));
             return final_answer(reply);
         }
+        let names: Vec<&str> = reply.tool_calls.iter().map(|c| c.name.as_str()).collect();
+        deps.steps.step(format!(
+            "turn {}: the model calls {}",
+            progress.iterations,
+            names.join(", ")
+        ));
         let mut results = Vec::with_capacity(reply.tool_calls.len());
         for call in &reply.tool_calls {
             if offer.names.tool(&call.name) == Some(find_tools::FIND_TOOLS) {
@@ -368,6 +397,8 @@ async fn drive(
                 continue;
             }
             let (result, record) = execute(input, deps, &identity, offer, host_tools, call).await;
+            deps.steps
+                .step(format!("{}: {}", record.name, record.outcome.describe()));
             progress.tool_calls.push(record);
             results.push(result);
         }
@@ -917,6 +948,7 @@ mod tests {
 
     fn deps<'a>(model: &'a Script, host: &'a Host) -> RunDeps<'a> {
         RunDeps {
+            steps: &(),
             model,
             host,
             knowledge: &NoKnowledge,

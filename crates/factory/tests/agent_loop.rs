@@ -31,6 +31,7 @@ async fn run_task(host: &FakeHost, agent_spec: Value, task_spec: Value) -> RunOu
     run::run(
         &input,
         RunDeps {
+            steps: &(),
             model: &client,
             host,
             knowledge: &NoKnowledge,
@@ -454,6 +455,7 @@ async fn a_run_past_its_timeout_fails_and_keeps_its_tokens() {
     let outcome = run::run(
         &input,
         RunDeps {
+            steps: &(),
             model: &client,
             host: &host,
             knowledge: &NoKnowledge,

@@ -103,6 +103,7 @@ async fn a_model_queries_the_real_database_through_the_toolset() {
     let outcome = run::run(
         &RunInput::new(&task, &agent),
         RunDeps {
+            steps: &(),
             model: &client,
             host: &host,
             knowledge: &NoKnowledge,

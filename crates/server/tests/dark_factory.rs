@@ -9,10 +9,12 @@
 use std::time::{Duration, Instant};
 
 use linkmcp_e2e::model::ScriptedModel;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProgressNotificationParam};
+use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 mod support;
@@ -57,8 +59,26 @@ spec:
     )
 }
 
+/// A client that keeps the progress messages it is sent (rmcp's client asks for progress on
+/// every request).
+#[derive(Clone, Default)]
+struct Following {
+    progress: Arc<Mutex<Vec<String>>>,
+}
+
+impl ClientHandler for Following {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let message = params.message.unwrap_or_default();
+        self.progress.lock().unwrap().push(message);
+    }
+}
+
 async fn call(
-    client: &RunningService<RoleClient, ()>,
+    client: &RunningService<RoleClient, Following>,
     tool: &str,
     arguments: Value,
 ) -> CallToolResult {
@@ -98,7 +118,9 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     std::fs::write(&file, &written).unwrap();
     let server = ServerProcess::start(&dir, &[]).await;
     let url = server.url.clone();
-    let client = ()
+    let following = Following::default();
+    let client = following
+        .clone()
         .serve(StreamableHttpClientTransport::from_uri(format!(
             "{url}/mcp"
         )))
@@ -139,10 +161,27 @@ async fn the_dark_factory_tools_report_and_steer_the_scheduled_tasks() {
     assert_eq!(text(&history), "no runs yet");
     assert!(model.requests().is_empty(), "nothing ran on its own");
 
-    // Run now: queued, then one run that called ping and answered.
-    let queued = call(&client, "dark_factory_run_now", json!({"task": "nightly"})).await;
-    assert_ne!(queued.is_error, Some(true), "{}", text(&queued));
-    assert!(text(&queued).contains("queued"), "{}", text(&queued));
+    // Run now, followed: the run's steps arrive as progress while it runs, and the result is
+    // its outcome: one run that called ping and answered.
+    let ran = call(&client, "dark_factory_run_now", json!({"task": "nightly"})).await;
+    assert_ne!(ran.is_error, Some(true), "{}", text(&ran));
+    assert!(
+        text(&ran).starts_with("run of nightly succeeded: ") && text(&ran).contains("all quiet"),
+        "{}",
+        text(&ran)
+    );
+    let steps = following.progress.lock().unwrap().clone();
+    assert_eq!(
+        steps,
+        [
+            "run of nightly started: agent scripted, model claude-haiku-4-5-20251001, 2 tools \
+             offered",
+            "turn 1: the model calls ping",
+            "ping: ok",
+            "turn 2: the model answers",
+            &text(&ran),
+        ]
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let runs = loop {
         let history =

@@ -5,6 +5,10 @@
 //! survives restarts (the watch reads it back) and GitOps tools that are told to ignore the
 //! annotation see no drift. Standalone, the manifests are the user's files, so the tool says
 //! which annotation to add instead of editing them.
+//!
+//! `dark_factory_run_now` answers at once when nobody follows the call; a client that asked
+//! for progress or log messages sees the run's steps as they happen, and the outcome in the
+//! result, for as long as the call may last.
 
 use futures::future::BoxFuture;
 use kube::api::{Api, Patch, PatchParams};
@@ -13,13 +17,17 @@ use linkmcp_api::names::{annotation, manager};
 use linkmcp_factory::Factory;
 use linkmcp_factory::history::format_duration;
 use linkmcp_factory::pricing::format_usd;
-use linkmcp_toolsets::{CallContext, NoArgs, ToolDef, Toolset, output, parse_args};
+use linkmcp_toolsets::{CallContext, LogLevel, NoArgs, ToolDef, Toolset, output, parse_args};
 use rmcp::model::{CallToolResult, JsonObject};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::registry::RegistryError;
+
+/// How long `dark_factory_run_now` waits for a run's first step before it answers that the
+/// run is queued.
+const FIRST_STEP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The Dark Factory tools of one server.
 pub struct DarkFactoryTools {
@@ -106,6 +114,62 @@ impl DarkFactoryTools {
     pub fn with_agents_api(mut self, agents: Api<Agent>) -> Self {
         self.agents = Some(agents);
         self
+    }
+
+    /// Queues a run; with a client following, streams its steps until it ends (or the call's
+    /// time is nearly up) and answers with its outcome.
+    async fn run_now(&self, args: RunNowArgs, ctx: &CallContext) -> CallToolResult {
+        let client = &ctx.client;
+        let followed = client.wants_progress() || client.wants_log(LogLevel::Info);
+        // Subscribed before queuing: the first steps may come at once.
+        let mut steps = followed.then(|| self.factory.follow());
+        if let Err(why) =
+            self.factory
+                .run_now(&args.task, &ctx.identity, args.follow_chain.unwrap_or(true))
+        {
+            return output::error(why);
+        }
+        let queued = format!(
+            "task {} is queued to run now; follow it with dark_factory_status",
+            args.task
+        );
+        let Some(steps) = steps.as_mut() else {
+            return output::ok_text(queued);
+        };
+        // Leave time to answer before the call's own limit; give up early when no step comes
+        // at all (another replica holds the scheduler Lease, or the task waits for a run).
+        let deadline = tokio::time::Instant::now() + ctx.timeout.mul_f32(0.9);
+        let mut seen = 0u32;
+        loop {
+            let wait = if seen == 0 {
+                FIRST_STEP_WAIT.min(deadline - tokio::time::Instant::now())
+            } else {
+                deadline - tokio::time::Instant::now()
+            };
+            let step = match tokio::time::timeout(wait, steps.recv()).await {
+                Ok(Ok(step)) => step,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) | Err(_) => {
+                    let note = if seen == 0 {
+                        "no step was seen from this replica (it may not run the scheduler)"
+                    } else {
+                        "it is still running"
+                    };
+                    return output::ok_text(format!("{queued}; {note}"));
+                }
+            };
+            if step.task != args.task {
+                continue;
+            }
+            seen += 1;
+            client
+                .progress(f64::from(seen), None, step.message.clone())
+                .await;
+            client.log(LogLevel::Info, step.message.clone()).await;
+            if step.last {
+                return output::ok_text(step.message);
+            }
+        }
     }
 
     fn status(&self) -> CallToolResult {
@@ -279,17 +343,7 @@ impl Toolset for DarkFactoryTools {
                     Err(bad) => bad,
                 },
                 "dark_factory_run_now" => match parse_args::<RunNowArgs>(args) {
-                    Ok(a) => match self.factory.run_now(
-                        &a.task,
-                        &ctx.identity,
-                        a.follow_chain.unwrap_or(true),
-                    ) {
-                        Ok(()) => output::ok_text(format!(
-                            "task {} is queued to run now; follow it with dark_factory_status",
-                            a.task
-                        )),
-                        Err(why) => output::error(why),
-                    },
+                    Ok(a) => self.run_now(a, ctx).await,
                     Err(bad) => bad,
                 },
                 "dark_factory_toggle_agent" => match parse_args::<ToggleArgs>(args) {
