@@ -7,7 +7,7 @@
 # into a cache outside the clone (reinstalled only when the pins change), so the system npm is
 # needed the first time only and the system node is never used to run the suite.
 #
-# The server under test is crates/server/examples/conformance_server.rs: the real server with
+# The server under test is crates/server/examples/conformance_server/: the real server with
 # the suite's fixture tools registered, which the product never serves. The suite runs the
 # scenarios each protocol revision requires, at that revision's wire protocol:
 #   2025-11-25           sessions (initialize handshake), against the default server
