@@ -25,9 +25,13 @@ use rmcp::{
     model::{
         CallToolRequest, CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest,
         ElicitRequestParams, ElicitResult, ElicitationAction, Implementation,
-        LoggingMessageNotificationParam, ProgressNotificationParam, SetLevelRequestParams,
+        LoggingMessageNotificationParam, ProgressNotificationParam, ProtocolVersion,
+        SetLevelRequestParams,
     },
-    service::{NotificationContext, PeerRequestOptions, RequestContext, RunningService},
+    service::{
+        ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions,
+        RequestContext, RunningService,
+    },
     transport::StreamableHttpClientTransport,
 };
 use serde_json::json;
@@ -63,6 +67,11 @@ fn unique(tag: &str) -> String {
 /// A server with one PostgreSQL link (tools `pg_*`, writes enabled), asking for confirmation
 /// of destructive calls.
 async fn server() -> TestServer {
+    server_with(false).await
+}
+
+/// [`server`], with or without sessions.
+async fn server_with(stateless: bool) -> TestServer {
     let mut spec: McpLinkSpec = serde_json::from_value(json!({
         "serverRef": {"name": "mcp"},
         "writeAccess": true,
@@ -87,7 +96,10 @@ async fn server() -> TestServer {
     };
     let toolset = link::build(&ctx, "pg").unwrap();
     TestServer::builder()
-        .settings(|s| s.confirm_destructive = true)
+        .settings(|s| {
+            s.confirm_destructive = true;
+            s.stateless = stateless;
+        })
         .toolset("data/app-db", toolset)
         .start()
         .await
@@ -150,6 +162,30 @@ impl ClientHandler for Recorder {
         }
         Ok(result)
     }
+}
+
+/// A 2026-07-28 client (no session): rmcp's client answers input requests through the
+/// handler and calls again, round by round.
+async fn connect_2026(
+    server: &TestServer,
+    recorder: &Recorder,
+) -> RunningService<RoleClient, Recorder> {
+    let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
+    let client = recorder
+        .clone()
+        .serve_with_lifecycle(
+            transport,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        client.peer_info().unwrap().protocol_version,
+        ProtocolVersion::V_2026_07_28
+    );
+    client
 }
 
 async fn connect(server: &TestServer, recorder: &Recorder) -> RunningService<RoleClient, Recorder> {
@@ -344,4 +380,66 @@ async fn a_cancelled_call_stops_its_query_in_postgresql() {
     }
     client.cancel().await.unwrap();
     server.stop().await;
+}
+
+/// At 2026-07-28 the confirmation is an input request: the call ends with an
+/// `InputRequiredResult`, the client answers and calls again, and only then does the statement
+/// run — on a stateless server too, since the answer travels in the sealed `requestState`.
+#[tokio::test]
+async fn a_confirmation_takes_a_round_at_2026_07_28() {
+    for stateless in [false, true] {
+        let table = unique("rounds");
+        admin()
+            .await
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE TABLE {table} (id int)"
+            )))
+            .await
+            .unwrap();
+        let server = server_with(stateless).await;
+        let insert = args(json!({"sql": format!("INSERT INTO {table} VALUES (1)")}));
+        let count = || async {
+            let row = admin()
+                .await
+                .fetch_one(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                .await
+                .unwrap();
+            row.get::<i64, _>(0)
+        };
+
+        let declining = Recorder::new(ElicitationAction::Decline);
+        let client = connect_2026(&server, &declining).await;
+        let result = client
+            .call_tool(CallToolRequestParams::new("pg_execute").with_arguments(insert.clone()))
+            .await
+            .unwrap();
+        assert_eq!(result.is_error, Some(true), "stateless {stateless}");
+        assert!(
+            text(&result).contains("did not confirm"),
+            "{}",
+            text(&result)
+        );
+        assert_eq!(declining.asked.lock().unwrap().len(), 1);
+        assert_eq!(count().await, 0, "stateless {stateless}: declined, not run");
+
+        let accepting = Recorder::new(ElicitationAction::Accept);
+        let client = connect_2026(&server, &accepting).await;
+        let result = client
+            .call_tool(CallToolRequestParams::new("pg_execute").with_arguments(insert))
+            .await
+            .unwrap();
+        assert_ne!(result.is_error, Some(true), "{}", text(&result));
+        assert_eq!(accepting.asked.lock().unwrap().len(), 1);
+        assert_eq!(
+            count().await,
+            1,
+            "stateless {stateless}: confirmed, run once"
+        );
+        server.stop().await;
+        admin()
+            .await
+            .execute(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+            .await
+            .unwrap();
+    }
 }
