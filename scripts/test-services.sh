@@ -4,7 +4,8 @@
 # `make test` runs it first (and `.ci/run` runs `make test`). Idempotent and quiet when
 # everything is up; it says what it installs or starts, on stderr.
 #
-#   PostgreSQL  127.0.0.1:5432, user postgres without password (trust on loopback), database test
+#   PostgreSQL  127.0.0.1:5432, user postgres without password (trust on loopback), database test,
+#               and initdb/pg_ctl (the fault tests start a private cluster)
 #   Redis       127.0.0.1:6379, and the redis-server binary (the fault tests start their own)
 #   RabbitMQ    127.0.0.1:5672 (guest/guest) with the management API on 15672
 #   clickhouse-server, moto_server (S3), nx-27017 (MongoDB wire protocol), prometheus (with
@@ -83,6 +84,8 @@ postgres() {
     say "creating database test"
     psql -h 127.0.0.1 -U postgres -d postgres -qc 'create database test' >/dev/null
   fi
+  # The fault tests make a private cluster of their own (initdb, pg_ctl), whatever serves 5432.
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_install postgresql
 }
 psql_ok() {
   command -v psql >/dev/null 2>&1 || apt_install postgresql-client

@@ -102,19 +102,29 @@ async fn start(otlp: &str) -> (ServerProcess, std::path::PathBuf) {
     (ServerProcess::start(&dir, &env).await, dir)
 }
 
-async fn ping(url: &str, traceparent: Option<&str>) -> Value {
+/// A JSON-RPC request over the 2025-11-25 wire, with an optional `traceparent`.
+async fn rpc(url: &str, method: &str, params: Value, traceparent: Option<&str>) -> Value {
     let mut request = http()
         .post(format!("{url}/mcp"))
         .header("accept", "application/json, text/event-stream")
         .header("mcp-protocol-version", "2025-11-25")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                      "params": {"name": "ping", "arguments": {}}}));
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}));
     if let Some(traceparent) = traceparent {
         request = request.header("traceparent", traceparent);
     }
     let response = request.send().await.unwrap();
     assert_eq!(response.status(), 200);
     response.json().await.unwrap()
+}
+
+async fn ping(url: &str, traceparent: Option<&str>) -> Value {
+    rpc(
+        url,
+        "tools/call",
+        json!({"name": "ping", "arguments": {}}),
+        traceparent,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -129,8 +139,25 @@ async fn requests_and_tool_calls_are_traced_under_the_clients_trace() {
         untraced["result"]["structuredContent"],
         json!({"pong": true})
     );
-    let traced = ping(&url, Some(&format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))).await;
+    let parent = format!("00-{TRACE_ID}-{CLIENT_SPAN}-01");
+    let traced = ping(&url, Some(&parent)).await;
     assert_eq!(traced["result"]["structuredContent"], json!({"pong": true}));
+    let read = rpc(
+        &url,
+        "resources/read",
+        json!({"uri": "linkmcp://server/info"}),
+        Some(&parent),
+    )
+    .await;
+    assert!(read["result"]["contents"].is_array(), "{read}");
+    let prompt = rpc(
+        &url,
+        "prompts/get",
+        json!({"name": "linkmcp_overview"}),
+        Some(&parent),
+    )
+    .await;
+    assert!(prompt["result"]["messages"].is_array(), "{prompt}");
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -140,7 +167,13 @@ async fn requests_and_tool_calls_are_traced_under_the_clients_trace() {
             .iter()
             .map(|(_, s)| s.name.clone())
             .collect();
-        if names.iter().any(|n| n == "tools/call ping") && names.iter().any(|n| n == "POST /mcp") {
+        let wanted = [
+            "tools/call ping",
+            "resources/read",
+            "prompts/get linkmcp_overview",
+            "POST /mcp",
+        ];
+        if wanted.iter().all(|w| names.iter().any(|n| n == w)) {
             break;
         }
         assert!(Instant::now() < deadline, "spans received: {names:?}");
@@ -178,7 +211,28 @@ async fn requests_and_tool_calls_are_traced_under_the_clients_trace() {
         attribute(request, "http.response.status_code").as_deref(),
         Some("200")
     );
+    let read = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.name == "resources/read")
+        .unwrap();
+    assert_eq!(hex(&read.parent_span_id), CLIENT_SPAN);
+    assert_eq!(
+        attribute(read, "mcp.resource.uri").as_deref(),
+        Some("linkmcp://server/info")
+    );
+    assert_eq!(attribute(read, "linkmcp.outcome").as_deref(), Some("ok"));
+    let prompt = spans
+        .iter()
+        .map(|(_, s)| s)
+        .find(|s| s.name == "prompts/get linkmcp_overview")
+        .unwrap();
+    assert_eq!(
+        attribute(prompt, "mcp.prompt.name").as_deref(),
+        Some("linkmcp_overview")
+    );
+    assert_eq!(attribute(prompt, "linkmcp.outcome").as_deref(), Some("ok"));
     let requests = spans.iter().filter(|(_, s)| s.name == "POST /mcp").count();
-    assert_eq!(requests, 1, "the unsampled request was traced too");
+    assert_eq!(requests, 3, "the unsampled request was traced too");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,13 +4,17 @@
 //! - Redis killed in the middle of a call (frozen with `DEBUG SLEEP`, then SIGKILL), then
 //!   started again on the same port: the call in flight fails naming the server, a call while
 //!   it is down fails the same way, and the first call after the restart succeeds.
+//! - PostgreSQL stopped (`pg_ctl stop -m fast`) under a running query, then started again: the
+//!   query fails saying the server ended the connection, calls while it is down say it cannot
+//!   be reached, and the pool reconnects once it is back.
 //! - An S3 endpoint answering 500 to everything, and one answering too slowly: the calls fail
 //!   with the status or a timeout within the link's limit, after at most the configured
 //!   retries.
 //!
-//! Redis is a private `redis-server` on a free port (scripts/test-services.sh installs it);
-//! S3 is an in-process HTTP server.
-#![cfg(all(feature = "valkey", feature = "s3"))]
+//! Redis is a private `redis-server` on a free port, PostgreSQL a private cluster made with
+//! `initdb` on a free port (scripts/test-services.sh installs both); S3 is an in-process HTTP
+//! server.
+#![cfg(all(feature = "valkey", feature = "s3", feature = "postgres"))]
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write as _;
@@ -64,14 +68,24 @@ fn build(block_key: &str, block: Value, limits: Value) -> Arc<dyn Toolset> {
 fn block_key_prefix(block_key: &str) -> &'static str {
     match block_key {
         "valkey" => "valkey",
+        "postgres" => "pg",
         _ => "s3",
     }
 }
 
 async fn call(toolset: &dyn Toolset, tool: &str, timeout: Duration) -> (CallToolResult, Duration) {
+    call_with(toolset, tool, JsonObject::new(), timeout).await
+}
+
+async fn call_with(
+    toolset: &dyn Toolset,
+    tool: &str,
+    args: JsonObject,
+    timeout: Duration,
+) -> (CallToolResult, Duration) {
     let ctx = CallContext::new("faults").with_timeout(timeout);
     let started = Instant::now();
-    let result = toolset.call(tool, JsonObject::new(), &ctx).await;
+    let result = toolset.call(tool, args, &ctx).await;
     (result, started.elapsed())
 }
 
@@ -173,6 +187,184 @@ async fn redis_killed_mid_call_fails_clearly_and_the_link_recovers_when_it_is_ba
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (again, _) = call(valkey.as_ref(), "valkey_dbsize", timeout).await;
+        if again.is_error != Some(true) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the link did not recover: {}",
+            result_text(&again)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A private PostgreSQL cluster in a temporary directory, stopped and removed when dropped.
+/// As root, its commands run as the `postgres` user (initdb refuses root).
+struct PostgresServer {
+    dir: std::path::PathBuf,
+    port: u16,
+}
+
+impl PostgresServer {
+    fn bin(tool: &str) -> std::path::PathBuf {
+        let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|dirs| {
+                dirs.filter_map(Result::ok)
+                    .map(|d| d.path().join("bin").join(tool))
+                    .filter(|p| p.exists())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found.pop().unwrap_or_else(|| {
+            panic!("{tool} of PostgreSQL not found under /usr/lib/postgresql: run scripts/test-services.sh")
+        })
+    }
+
+    fn run(args: &[&str]) {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let mut command = if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]);
+            c
+        } else {
+            Command::new(args[0])
+        };
+        let args = if root { args } else { &args[1..] };
+        let out = command.args(args).stdin(Stdio::null()).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start_new() -> Self {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("linkmcp-pg-{}-{port}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let _ = Command::new("chown").arg("postgres").arg(&dir).status();
+        let data = dir.join("data");
+        let initdb = Self::bin("initdb");
+        Self::run(&[
+            initdb.to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ]);
+        let server = Self { dir, port };
+        server.start();
+        server
+    }
+
+    fn ctl(&self, args: &[&str]) {
+        let pg_ctl = Self::bin("pg_ctl");
+        let data = self.dir.join("data");
+        let mut all = vec![pg_ctl.to_str().unwrap(), "-D", data.to_str().unwrap()];
+        all.extend_from_slice(args);
+        Self::run(&all);
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        self.ctl(&["-w", "-o", &options, "-l", log.to_str().unwrap(), "start"]);
+    }
+
+    fn stop(&self) {
+        self.ctl(&["-w", "-m", "fast", "stop"]);
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let pg_ctl = Self::bin("pg_ctl");
+        let data = self.dir.join("data");
+        let _ = std::panic::catch_unwind(|| {
+            Self::run(&[
+                pg_ctl.to_str().unwrap(),
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+            ]);
+        });
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn sql(statement: &str) -> JsonObject {
+    json!({ "sql": statement }).as_object().cloned().unwrap()
+}
+
+#[tokio::test]
+async fn postgres_stopped_under_a_query_fails_clearly_and_the_pool_reconnects() {
+    let pg = PostgresServer::start_new();
+    let port = pg.port;
+    let toolset = build(
+        "postgres",
+        json!({"host": "127.0.0.1", "port": port, "database": "postgres", "sslMode": "disable"}),
+        json!({"timeoutSeconds": 10}),
+    );
+    let timeout = Duration::from_secs(10);
+    let (first, _) = call_with(toolset.as_ref(), "pg_query", sql("SELECT 1"), timeout).await;
+    assert_ne!(first.is_error, Some(true), "{}", result_text(&first));
+
+    // A query running when the server stops.
+    let in_flight = {
+        let toolset = toolset.clone();
+        tokio::spawn(async move {
+            call_with(
+                toolset.as_ref(),
+                "pg_query",
+                sql("SELECT pg_sleep(8)"),
+                timeout,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Blocks this test's thread: the server ends its backends whether or not the client reads.
+    pg.stop();
+    let (mid_call, took) = in_flight.await.unwrap();
+    assert_eq!(mid_call.is_error, Some(true), "{}", result_text(&mid_call));
+    assert!(
+        took < Duration::from_secs(6),
+        "took {took:?}: it waited for the sleep"
+    );
+    let said = result_text(&mid_call);
+    assert!(
+        said.contains(&format!("127.0.0.1:{port}")) || said.contains("terminat"),
+        "{said}"
+    );
+
+    // While it is down: a clear error naming the server, in bounded time.
+    let (down, took) = call_with(toolset.as_ref(), "pg_query", sql("SELECT 1"), timeout).await;
+    assert_eq!(down.is_error, Some(true));
+    assert!(took < timeout + Duration::from_secs(2), "took {took:?}");
+    let said = result_text(&down);
+    assert!(said.contains(&format!("127.0.0.1:{port}")), "{said}");
+
+    // Back: the pool drops its dead connections and answers again.
+    pg.start();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (again, _) = call_with(toolset.as_ref(), "pg_query", sql("SELECT 1"), timeout).await;
         if again.is_error != Some(true) {
             break;
         }

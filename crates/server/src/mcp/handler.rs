@@ -372,6 +372,14 @@ fn caller(context: &RequestContext<RoleServer>) -> &Identity {
         .unwrap_or(&UNAUTHENTICATED)
 }
 
+/// The HTTP headers of the request (its trace context), when it came over HTTP.
+fn headers(context: &RequestContext<RoleServer>) -> Option<&axum::http::HeaderMap> {
+    context
+        .extensions
+        .get::<Parts>()
+        .map(|parts| &parts.headers)
+}
+
 /// A call to a tool the caller lacks scopes for.
 ///
 /// Over HTTP such a call is normally refused before it gets here, with 403
@@ -487,11 +495,7 @@ impl ServerHandler for McpHandler {
             }
         };
         let result = if telemetry::enabled() {
-            let headers = context
-                .extensions
-                .get::<Parts>()
-                .map(|parts| &parts.headers);
-            call.instrument(telemetry::tool_span(&request.name, headers))
+            call.instrument(telemetry::tool_span(&request.name, headers(&context)))
                 .await
         } else {
             call.await
@@ -557,9 +561,19 @@ impl ServerHandler for McpHandler {
             )));
         }
         let ctx = self.call_context(identity);
-        let read = tokio::select! {
-            read = self.shared.registry.read_resource(&request.uri, &ctx) => read,
-            () = context.ct.cancelled() => Err(ResourceError::Failed("the read was cancelled by the client".to_owned())),
+        let read = async {
+            let read = tokio::select! {
+                read = self.shared.registry.read_resource(&request.uri, &ctx) => read,
+                () = context.ct.cancelled() => Err(ResourceError::Failed("the read was cancelled by the client".to_owned())),
+            };
+            telemetry::record_served(read.is_ok());
+            read
+        };
+        let read = if telemetry::enabled() {
+            read.instrument(telemetry::resource_span(&request.uri, headers(&context)))
+                .await
+        } else {
+            read.await
         };
         read.map(|contents| ReadResourceResult::new(contents).into())
             .map_err(resource_error)
@@ -633,9 +647,20 @@ impl ServerHandler for McpHandler {
             session_log_level: self.session_log_level(),
         };
         let (link, ctx) = self.talk_back(&context, facts, self.call_context(identity))?;
-        let prompt = tokio::select! {
-            prompt = self.shared.registry.get_prompt(&request.name, request.arguments, &ctx) => prompt,
-            () = context.ct.cancelled() => Err(PromptError::Failed("the request was cancelled by the client".to_owned())),
+        let prompt = async {
+            let prompt = tokio::select! {
+                prompt = self.shared.registry.get_prompt(&request.name, request.arguments, &ctx) => prompt,
+                () = context.ct.cancelled() => Err(PromptError::Failed("the request was cancelled by the client".to_owned())),
+            };
+            telemetry::record_served(prompt.is_ok());
+            prompt
+        };
+        let prompt = if telemetry::enabled() {
+            prompt
+                .instrument(telemetry::prompt_span(&request.name, headers(&context)))
+                .await
+        } else {
+            prompt.await
         };
         // A prompt that asked a question fails without the answer; the question wins.
         match link.outcome(&self.shared.rounds) {

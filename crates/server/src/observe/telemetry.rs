@@ -131,6 +131,52 @@ pub fn tool_span(tool: &str, headers: Option<&HeaderMap>) -> Span {
     span
 }
 
+/// The span of one `resources/read`, child of the client's trace in `headers`.
+pub fn resource_span(uri: &str, headers: Option<&HeaderMap>) -> Span {
+    let span = tracing::info_span!(
+        "resource read",
+        otel.name = "resources/read",
+        otel.kind = "server",
+        mcp.method.name = "resources/read",
+        mcp.resource.uri = %uri,
+        linkmcp.outcome = Empty,
+        otel.status_code = Empty,
+    );
+    if let Some(headers) = headers {
+        adopt_parent(&span, headers);
+    }
+    span
+}
+
+/// The span of one `prompts/get`, child of the client's trace in `headers`.
+pub fn prompt_span(prompt: &str, headers: Option<&HeaderMap>) -> Span {
+    let span = tracing::info_span!(
+        "prompt get",
+        otel.name = %format!("prompts/get {prompt}"),
+        otel.kind = "server",
+        mcp.method.name = "prompts/get",
+        mcp.prompt.name = %prompt,
+        linkmcp.outcome = Empty,
+        otel.status_code = Empty,
+    );
+    if let Some(headers) = headers {
+        adopt_parent(&span, headers);
+    }
+    span
+}
+
+/// Records on the current resource or prompt span whether it was served.
+pub fn record_served(ok: bool) {
+    if !enabled() {
+        return;
+    }
+    let span = Span::current();
+    span.record("linkmcp.outcome", if ok { "ok" } else { "error" });
+    if !ok {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
 /// Records on the current tool call's span which toolset served it and how it ended.
 pub fn record_call(toolset: &str, outcome: &str) {
     if !enabled() {
