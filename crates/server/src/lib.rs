@@ -14,10 +14,9 @@ pub mod observe;
 pub mod registry;
 pub mod source;
 
-use std::{future::IntoFuture as _, net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -59,6 +58,8 @@ pub struct Settings {
     pub confirm_destructive: bool,
     /// How long shutdown waits for running requests (tool calls) before closing sessions.
     pub drain_timeout: Duration,
+    /// Bounds of each client connection (slow headers, oversized headers).
+    pub connection: http::serve::ConnectionLimits,
     /// Replace the text of failed tool calls by a reference logged with the real message.
     pub mask_error_details: bool,
     /// At most this many calls per minute to each tool, all clients together; `None` or 0:
@@ -119,6 +120,7 @@ impl Default for Settings {
             find_tools: false,
             confirm_destructive: false,
             drain_timeout: Duration::from_secs(20),
+            connection: http::serve::ConnectionLimits::default(),
             mask_error_details: false,
             calls_per_minute_per_tool: None,
             source: SourceKind::None,
@@ -144,6 +146,7 @@ pub struct Server {
     shutdown: CancellationToken,
     mcp_stop: CancellationToken,
     drain_timeout: Duration,
+    connection: http::serve::ConnectionLimits,
     desired: DesiredView,
 }
 
@@ -202,6 +205,7 @@ impl Server {
             shutdown,
             mcp_stop,
             drain_timeout: settings.drain_timeout,
+            connection: settings.connection,
             desired,
         })
     }
@@ -253,6 +257,7 @@ impl Server {
             shutdown,
             mcp_stop,
             drain_timeout,
+            connection,
             desired: _,
         } = self;
 
@@ -283,21 +288,18 @@ impl Server {
         });
 
         tracing::info!(address = %local_addr, "serving MCP on /mcp");
-        let listener = listener.tap_io(|tcp| {
-            // Without it, SSE replies wait for the client's delayed ACK (tens of ms per call).
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "could not set TCP_NODELAY");
-            }
-        });
-        let serve = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-            .into_future();
+        let serve = http::serve::serve(
+            listener,
+            router,
+            connection,
+            shutdown.clone().cancelled_owned(),
+        );
         let deadline = async {
             mcp_stop.cancelled().await;
             tokio::time::sleep(CLOSE_GRACE).await;
         };
         tokio::select! {
-            served = serve => served.context("serving HTTP")?,
+            () = serve => {}
             () = deadline => tracing::warn!("connections still open after shutdown; closing them"),
         }
         // Stops the change fan-out as well if serving ended on its own.

@@ -663,3 +663,52 @@ async fn sessions_beyond_the_limit_are_refused_until_one_ends() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// A client that sends part of its request headers and then nothing is disconnected once the
+/// header read timeout passes, instead of holding the connection open for ever.
+#[tokio::test]
+async fn a_client_trickling_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let server = TestServer::start_with(|s| {
+        s.connection.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server kept the connection open for 5 s");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // hyper answers 408 before closing, or just closes; either way nothing else.
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    server.stop().await;
+}
+
+/// A request head beyond the bound is refused with 431; the server keeps serving.
+#[tokio::test]
+async fn oversized_headers_are_refused() {
+    let server = TestServer::start().await;
+    let response = http()
+        .post(server.url("/mcp"))
+        .header("x-padding", "a".repeat(100 * 1024))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 431);
+    let health = http().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}

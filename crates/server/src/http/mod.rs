@@ -15,6 +15,7 @@ mod in_flight;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod serve;
 mod sessions;
 
 pub use in_flight::{InFlight, InFlightGuard, TrackedBody};

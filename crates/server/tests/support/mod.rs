@@ -79,7 +79,8 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// A server running in the test's runtime, listening on `127.0.0.1` on a port of its own.
 pub struct TestServer {
-    addr: SocketAddr,
+    /// Where it listens.
+    pub addr: SocketAddr,
     /// The server's registry: tests add and remove toolsets while it serves.
     pub registry: Arc<Registry>,
     /// The server's live authentication: tests update it as a Secret change would.
