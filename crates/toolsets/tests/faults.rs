@@ -7,6 +7,9 @@
 //! - PostgreSQL stopped (`pg_ctl stop -m fast`) under a running query, then started again: the
 //!   query fails saying the server ended the connection, calls while it is down say it cannot
 //!   be reached, and the pool reconnects once it is back.
+//! - RabbitMQ unreachable, then reachable again (the local broker behind a TCP proxy whose
+//!   connections are cut and whose port refuses connections while it is down): the AMQP and
+//!   management tools fail naming the broker, and behave as before once it is back.
 //! - An S3 endpoint answering 500 to everything, and one answering too slowly: the calls fail
 //!   with the status or a timeout within the link's limit, after at most the configured
 //!   retries.
@@ -14,7 +17,12 @@
 //! Redis is a private `redis-server` on a free port, PostgreSQL a private cluster made with
 //! `initdb` on a free port (scripts/test-services.sh installs both); S3 is an in-process HTTP
 //! server.
-#![cfg(all(feature = "valkey", feature = "s3", feature = "postgres"))]
+#![cfg(all(
+    feature = "valkey",
+    feature = "s3",
+    feature = "postgres",
+    feature = "rabbitmq"
+))]
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write as _;
@@ -41,20 +49,36 @@ fn free_port() -> u16 {
 }
 
 fn build(block_key: &str, block: Value, limits: Value) -> Arc<dyn Toolset> {
+    build_with(
+        block_key,
+        block,
+        limits,
+        &[
+            ("accessKeyId", "AKIAFAULTS"),
+            ("secretAccessKey", "faults-secret"),
+        ],
+    )
+}
+
+/// A link of `block_key` with `credentials`, writes enabled.
+fn build_with(
+    block_key: &str,
+    block: Value,
+    limits: Value,
+    credentials: &[(&str, &str)],
+) -> Arc<dyn Toolset> {
     let spec: McpLinkSpec = serde_json::from_value(json!({
         "serverRef": {"name": "faults"},
         block_key: block,
         "limits": limits,
+        "writeAccess": true,
     }))
     .unwrap();
     let credentials = Credentials::new(
-        [
-            ("accessKeyId", "AKIAFAULTS"),
-            ("secretAccessKey", "faults-secret"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect(),
+        credentials
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     );
     let context = LinkContext {
         name: "faults",
@@ -69,6 +93,7 @@ fn block_key_prefix(block_key: &str) -> &'static str {
     match block_key {
         "valkey" => "valkey",
         "postgres" => "pg",
+        "rabbitmq" => "rmq",
         _ => "s3",
     }
 }
@@ -374,6 +399,122 @@ async fn postgres_stopped_under_a_query_fails_clearly_and_the_pool_reconnects() 
             result_text(&again)
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A TCP proxy to `target` on a port of its own that can be taken down — its connections cut,
+/// its port refusing new ones — and brought back on the same port.
+struct Proxy {
+    port: u16,
+    target: (&'static str, u16),
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: (&'static str, u16)) -> Self {
+        let mut proxy = Self {
+            port: free_port(),
+            target,
+            serving: None,
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    async fn up(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let target = self.target;
+        self.serving = Some(tokio::spawn(async move {
+            // Dropped with this task: aborting it cuts every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    async fn down(&mut self) {
+        if let Some(serving) = self.serving.take() {
+            serving.abort();
+            let _ = serving.await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn rabbitmq_unreachable_then_back_fails_clearly_and_recovers() {
+    let mut amqp = Proxy::start(("127.0.0.1", 5672)).await;
+    let mut management = Proxy::start(("127.0.0.1", 15672)).await;
+    let rabbit = build_with(
+        "rabbitmq",
+        json!({
+            "host": "127.0.0.1",
+            "port": amqp.port,
+            "vhost": "/",
+            "managementUrl": format!("http://127.0.0.1:{}", management.port),
+        }),
+        json!({"timeoutSeconds": 5}),
+        &[("username", "guest"), ("password", "guest")],
+    );
+    let timeout = Duration::from_secs(5);
+    let publish = || {
+        json!({"routing_key": format!("linkmcp-faults-{}", std::process::id()), "payload": "hello", "mandatory": false})
+            .as_object()
+            .cloned()
+            .unwrap()
+    };
+    let (listed, _) = call(rabbit.as_ref(), "rmq_list_queues", timeout).await;
+    assert_ne!(listed.is_error, Some(true), "{}", result_text(&listed));
+    let (published, _) = call_with(rabbit.as_ref(), "rmq_publish", publish(), timeout).await;
+    assert_ne!(
+        published.is_error,
+        Some(true),
+        "{}",
+        result_text(&published)
+    );
+
+    amqp.down().await;
+    management.down().await;
+    for (tool, args, port) in [
+        ("rmq_list_queues", JsonObject::new(), management.port),
+        ("rmq_publish", publish(), amqp.port),
+    ] {
+        let (down, took) = call_with(rabbit.as_ref(), tool, args, timeout).await;
+        assert_eq!(down.is_error, Some(true), "{tool}: {}", result_text(&down));
+        assert!(
+            took < timeout + Duration::from_secs(2),
+            "{tool} took {took:?}"
+        );
+        let said = result_text(&down);
+        assert!(said.contains(&port.to_string()), "{tool}: {said}");
+        assert!(!said.contains("guest"), "{tool} shows the password: {said}");
+    }
+
+    amqp.up().await;
+    management.up().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (tool, args) in [
+        ("rmq_list_queues", JsonObject::new()),
+        ("rmq_publish", publish()),
+    ] {
+        loop {
+            let (again, _) = call_with(rabbit.as_ref(), tool, args.clone(), timeout).await;
+            if again.is_error != Some(true) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{tool} did not recover: {}",
+                result_text(&again)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 }
 

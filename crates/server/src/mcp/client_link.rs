@@ -50,8 +50,15 @@ enum Transport {
     Session,
     /// A stateless server and a client of a revision before 2026-07-28: nobody to ask.
     Stateless,
-    /// 2026-07-28: questions are answered on the next round; these are the answers so far.
-    Rounds(BTreeMap<String, Value>),
+    /// 2026-07-28: questions are answered on the next round.
+    Rounds {
+        /// The answers so far.
+        answers: BTreeMap<String, Value>,
+        /// The client's declared capabilities (from the request's `_meta`).
+        capabilities: ClientCapabilities,
+        /// What the sealed state of a next round is bound to.
+        binding: Vec<u8>,
+    },
 }
 
 /// What a request said about itself that the link needs.
@@ -74,11 +81,8 @@ pub(super) struct RequestLink {
     logger: String,
     progress_token: Option<ProgressToken>,
     log_level: Option<LogLevel>,
-    capabilities: ClientCapabilities,
     transport: Transport,
     asked: Mutex<Asked>,
-    /// What the sealed state of a next round is bound to.
-    binding: Vec<u8>,
 }
 
 /// What the call asked that the client could not answer yet.
@@ -112,44 +116,42 @@ impl RequestLink {
         let per_request = context
             .protocol_version()
             .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
-        let binding = binding(facts.identity, facts.target, facts.arguments);
-        let (transport, log_level, capabilities) = if per_request {
+        // Built on every call: only the 2026-07-28 rounds pay for their binding and state.
+        let (transport, log_level) = if per_request {
+            let binding = binding(facts.identity, facts.target, facts.arguments);
             let mut answers = match &facts.request_state {
                 Some(state) => rounds.open(state, &binding)?,
                 None => BTreeMap::new(),
             };
             answers.extend(facts.input_responses.unwrap_or_default());
-            (
-                Transport::Rounds(answers),
-                context.meta.log_level().map(level_from_mcp),
-                context.meta.client_capabilities().unwrap_or_default(),
-            )
+            let transport = Transport::Rounds {
+                answers,
+                capabilities: context.meta.client_capabilities().unwrap_or_default(),
+                binding,
+            };
+            (transport, context.meta.log_level().map(level_from_mcp))
         } else if stateless {
-            (Transport::Stateless, None, ClientCapabilities::default())
+            (Transport::Stateless, None)
         } else {
-            let capabilities = context
-                .peer
-                .peer_info()
-                .map(|info| info.capabilities.clone())
-                .unwrap_or_default();
-            (Transport::Session, facts.session_log_level, capabilities)
+            (Transport::Session, facts.session_log_level)
         };
         Ok(Self {
             peer: context.peer.clone(),
             logger: facts.target.to_owned(),
             progress_token: context.meta.get_progress_token(),
             log_level,
-            capabilities,
             transport,
             asked: Mutex::default(),
-            binding,
         })
     }
 
     /// What the handler answers, now that the call has returned.
     pub(super) fn outcome(&self, rounds: &RoundState) -> Outcome {
         let asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
-        let Transport::Rounds(answers) = &self.transport else {
+        let Transport::Rounds {
+            answers, binding, ..
+        } = &self.transport
+        else {
             // In a session a question the client cannot answer is the toolset's refusal.
             return Outcome::Complete;
         };
@@ -159,7 +161,7 @@ impl RequestLink {
                 .iter()
                 .map(|(key, question)| (key.clone(), input_request(question)))
                 .collect();
-            let state = rounds.seal(answers, &self.binding);
+            let state = rounds.seal(answers, binding);
             return Outcome::InputRequired(InputRequiredResult::new(Some(requests), Some(state)));
         }
         if !asked.missing.is_empty() {
@@ -180,10 +182,18 @@ impl RequestLink {
     }
 
     fn declares(&self, capability: Capability) -> bool {
-        match capability {
-            Capability::Elicitation => self.capabilities.elicitation.is_some(),
-            Capability::Sampling => self.capabilities.sampling.is_some(),
-            Capability::Roots => self.capabilities.roots.is_some(),
+        let has = |capabilities: &ClientCapabilities| match capability {
+            Capability::Elicitation => capabilities.elicitation.is_some(),
+            Capability::Sampling => capabilities.sampling.is_some(),
+            Capability::Roots => capabilities.roots.is_some(),
+        };
+        match &self.transport {
+            Transport::Rounds { capabilities, .. } => has(capabilities),
+            Transport::Session => self
+                .peer
+                .peer_info()
+                .is_some_and(|info| has(&info.capabilities)),
+            Transport::Stateless => false,
         }
     }
 
@@ -276,7 +286,7 @@ impl ClientLink for RequestLink {
                 )));
             }
             match &self.transport {
-                Transport::Rounds(answers) => match answers.get(key) {
+                Transport::Rounds { answers, .. } => match answers.get(key) {
                     Some(answer) if answers_question(&question, answer) => Ok(answer.clone()),
                     // Not answered yet, or not an answer to this question: ask (again).
                     _ => {

@@ -3,7 +3,9 @@
 //! It answers what kube-runtime watchers ask — list, then watch from the list's
 //! resourceVersion — for namespaced collections, honours `metadata.name` field selectors,
 //! replays the changes a watch asks for by resourceVersion, and answers 404 for a collection
-//! marked missing (a CRD not installed). Requests arrive through tower-test's mock service
+//! marked missing (a CRD not installed). Like a real API server it can end every open watch
+//! ([`FakeApi::cut_watches`]) and forget the history older watches would resume from
+//! ([`FakeApi::compact`]: 410 Gone). Requests arrive through tower-test's mock service
 //! (`kube::Client::new`), so no socket or kubeconfig is involved, and every request is recorded
 //! for assertions.
 
@@ -38,6 +40,8 @@ struct Inner {
     watches: Vec<Watch>,
     missing: BTreeSet<String>,
     requests: Vec<String>,
+    /// Watches from a resourceVersion below this get 410 Gone.
+    compacted: u64,
 }
 
 struct Change {
@@ -128,6 +132,18 @@ impl FakeApi {
         }
     }
 
+    /// Ends every open watch, as an API server does when it restarts or a watch times out.
+    pub fn cut_watches(&self) {
+        self.inner.lock().unwrap().watches.clear();
+    }
+
+    /// Forgets the history up to now: a watch resuming from an older resourceVersion gets an
+    /// `ERROR` event with 410 Gone and must list again.
+    pub fn compact(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.compacted = inner.revision + 1;
+    }
+
     /// The requests received so far (path and query).
     pub fn requests(&self) -> Vec<String> {
         self.inner.lock().unwrap().requests.clone()
@@ -157,6 +173,20 @@ impl FakeApi {
                 .get("resourceVersion")
                 .map_or(0, |rv| rv.parse().unwrap());
             let (events, stream) = mpsc::unbounded();
+            if since < inner.compacted {
+                let gone = json!({"type": "ERROR", "object": {
+                    "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("too old resource version: {since}"),
+                    "reason": "Expired", "code": 410,
+                }});
+                events.unbounded_send(line(&gone)).unwrap();
+                drop(events);
+                return Response::builder()
+                    .status(StatusCode::OK)
+                    .header("content-type", "application/json")
+                    .body(Body::from_stream(stream.map(Ok::<_, Infallible>)))
+                    .unwrap();
+            }
             let watch = Watch { path, name, events };
             for change in &inner.log {
                 if change.revision > since && watch.wants(&change.path, &change.name) {

@@ -321,3 +321,52 @@ fn crd_missing_and_forbidden_are_told_apart() {
     }));
     assert_eq!(classify(Kind::AiTask, &gone), TroubleClass::Expired);
 }
+
+/// The API server ends the watches (a restart, a timeout) while a link is added: the source
+/// watches again from where it was and sees the change. Then the history is gone (410 Gone
+/// on resuming) while a link is deleted: the source lists again and sees that too.
+#[tokio::test]
+async fn a_cut_watch_resumes_and_an_expired_one_lists_again() {
+    show_logs();
+    let (api, client) = FakeApi::start();
+    api.apply(&server("srv"));
+    api.apply(&prometheus("metrics", "srv"));
+    let shutdown = CancellationToken::new();
+    let (mut rx, signal) = start(client, NS, "srv", shutdown.clone()).unwrap();
+    ready(&signal).await;
+    assert_eq!(names(&rx.borrow_and_update()), ["metrics"]);
+    let links = collection_path::<McpLink>();
+    let lists = |api: &FakeApi| {
+        api.requests()
+            .iter()
+            .filter(|r| r.starts_with(&links) && !r.contains("watch=true"))
+            .count()
+    };
+    let lists_before = lists(&api);
+
+    api.cut_watches();
+    api.apply(&prometheus("added", "srv"));
+    until(&mut rx, "the link added while the watch was cut", |s| {
+        names(s) == ["added", "metrics"]
+    })
+    .await;
+    assert_eq!(
+        lists(&api),
+        lists_before,
+        "a cut watch resumes without listing"
+    );
+
+    api.compact();
+    api.cut_watches();
+    api.delete::<McpLink>(NS, "metrics");
+    until(&mut rx, "the deletion seen after 410 Gone", |s| {
+        names(s) == ["added"]
+    })
+    .await;
+    assert!(lists(&api) > lists_before, "an expired watch lists again");
+    shutdown.cancel();
+}
+
+fn collection_path<K: ::kube::Resource<DynamicType = ()>>() -> String {
+    K::url_path(&(), Some(NS))
+}
