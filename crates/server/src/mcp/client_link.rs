@@ -51,14 +51,17 @@ enum Transport {
     /// A stateless server and a client of a revision before 2026-07-28: nobody to ask.
     Stateless,
     /// 2026-07-28: questions are answered on the next round.
-    Rounds {
-        /// The answers so far.
-        answers: BTreeMap<String, Value>,
-        /// The client's declared capabilities (from the request's `_meta`).
-        capabilities: ClientCapabilities,
-        /// What the sealed state of a next round is bound to.
-        binding: Vec<u8>,
-    },
+    Rounds(Box<Round>),
+}
+
+/// What a 2026-07-28 request brings to its round.
+struct Round {
+    /// The answers so far.
+    answers: BTreeMap<String, Value>,
+    /// The client's declared capabilities (from the request's `_meta`).
+    capabilities: ClientCapabilities,
+    /// What the sealed state of a next round is bound to.
+    binding: Vec<u8>,
 }
 
 /// What a request said about itself that the link needs.
@@ -124,11 +127,11 @@ impl RequestLink {
                 None => BTreeMap::new(),
             };
             answers.extend(facts.input_responses.unwrap_or_default());
-            let transport = Transport::Rounds {
+            let transport = Transport::Rounds(Box::new(Round {
                 answers,
                 capabilities: context.meta.client_capabilities().unwrap_or_default(),
                 binding,
-            };
+            }));
             (transport, context.meta.log_level().map(level_from_mcp))
         } else if stateless {
             (Transport::Stateless, None)
@@ -148,10 +151,7 @@ impl RequestLink {
     /// What the handler answers, now that the call has returned.
     pub(super) fn outcome(&self, rounds: &RoundState) -> Outcome {
         let asked = self.asked.lock().unwrap_or_else(PoisonError::into_inner);
-        let Transport::Rounds {
-            answers, binding, ..
-        } = &self.transport
-        else {
+        let Transport::Rounds(round) = &self.transport else {
             // In a session a question the client cannot answer is the toolset's refusal.
             return Outcome::Complete;
         };
@@ -161,7 +161,7 @@ impl RequestLink {
                 .iter()
                 .map(|(key, question)| (key.clone(), input_request(question)))
                 .collect();
-            let state = rounds.seal(answers, binding);
+            let state = rounds.seal(&round.answers, &round.binding);
             return Outcome::InputRequired(InputRequiredResult::new(Some(requests), Some(state)));
         }
         if !asked.missing.is_empty() {
@@ -188,7 +188,7 @@ impl RequestLink {
             Capability::Roots => capabilities.roots.is_some(),
         };
         match &self.transport {
-            Transport::Rounds { capabilities, .. } => has(capabilities),
+            Transport::Rounds(round) => has(&round.capabilities),
             Transport::Session => self
                 .peer
                 .peer_info()
@@ -286,7 +286,7 @@ impl ClientLink for RequestLink {
                 )));
             }
             match &self.transport {
-                Transport::Rounds { answers, .. } => match answers.get(key) {
+                Transport::Rounds(round) => match round.answers.get(key) {
                     Some(answer) if answers_question(&question, answer) => Ok(answer.clone()),
                     // Not answered yet, or not an answer to this question: ask (again).
                     _ => {
