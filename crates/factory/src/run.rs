@@ -880,7 +880,13 @@ mod tests {
 
     fn host(output: &str) -> Host {
         let tool = |name: &str, description: &str, access| {
-            let schema = json!({"type": "object"}).as_object().cloned().unwrap();
+            // The SQL tools need their statement, as the real ones do.
+            let schema = if name.starts_with("pg_") {
+                json!({"type": "object", "required": ["sql"]})
+            } else {
+                json!({"type": "object"})
+            };
+            let schema = schema.as_object().cloned().unwrap();
             HostTool::new(
                 Tool::new(name.to_owned(), description.to_owned(), Arc::new(schema)),
                 access,
@@ -891,7 +897,7 @@ mod tests {
                 tool("ping", "Ping.", Access::Read),
                 tool(
                     "pg_query",
-                    "Run a read-only SQL query on PostgreSQL.",
+                    "Run a read-only SQL query on a PostgreSQL database.",
                     Access::Read,
                 ),
                 tool(

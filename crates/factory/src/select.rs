@@ -212,21 +212,35 @@ const IMPLIED: &[(&[&str], &[&str])] = &[
        "daily", "hourly", "minute", "over_time", "history"],
      &["range"]),
     // What printed what: logs.
-    (&["printed", "exception", "stacktrace", "traceback", "panic", "crash", "crashed", "line",
-       "grep", "said"],
+    (&["printed", "exception", "stacktrace", "traceback", "panic", "crash", "crashed", "grep",
+       "said"],
      &["log"]),
     // The shape of a table.
     (&["column", "index", "schema", "constraint", "ddl"],
      &["describe", "table"]),
     // Counting and aggregating rows.
     (&["many", "number", "count", "total", "average", "avg", "sum", "split", "breakdown",
-       "group", "top", "distribution", "compute", "compare"],
+       "group", "top", "distribution", "compute", "compare", "frequent", "often", "popular",
+       "common", "busiest"],
      &["query", "count", "aggregate"]),
     // Messages and their payloads.
     (&["message", "payload", "newest", "latest", "dlq", "dead_letter", "poison"],
      &["consume", "peek", "message"]),
+    // Readers of a stream falling behind: consumer groups and their lag.
+    (&["lag", "lagging", "behind", "reading", "reader", "offset", "caught", "catch"],
+     &["consumer", "group", "lag"]),
+    // A workload that keeps restarting: its pods' description, events and logs.
+    (&["restarting", "restarts", "restarted", "oomkilled", "killed", "flapping"],
+     &["kubectl", "describe", "event", "log"]),
+    // Where something is set in the code.
+    (&["define", "defined", "implement", "implemented", "implementation", "function",
+       "hardcoded", "source"],
+     &["code", "search"]),
+    // What something holds: read its value.
+    (&["stored", "holds", "hold", "contents", "content", "value", "inside", "quote", "open"],
+     &["read", "value", "get"]),
     // Keys that expire: the cache.
-    (&["ttl", "expire", "expiry", "expires", "evict", "eviction", "session"],
+    (&["ttl", "expire", "expiry", "expires", "evict", "eviction", "session", "key"],
      &["valkey", "key"]),
     // Deploys and GitOps.
     (&["deployed", "release", "rollout", "rolled", "roll", "degraded", "outofsync", "drift",
@@ -320,6 +334,8 @@ const WRITE_VERBS: &[&str] = &[
 
 /// Most tools of a named family kept for matching the request's terms.
 const FAMILY_TOOLS: usize = 4;
+/// A family's tool must score at least this share of the family's best to count as matching.
+const MIN_SHARE_IN_FAMILY: f64 = 0.35;
 /// Most discovery tools of a named family kept beside those.
 const FAMILY_DISCOVERY: usize = 1;
 
@@ -427,12 +443,20 @@ pub fn eligible(tools: &[HostTool], mode: TaskMode) -> Vec<&HostTool> {
 /// Selects the tools offered to a run whose task reads `description`.
 pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) -> Selection {
     let terms = normalize_terms(description);
+    // Words inside identifiers do not name a family, yet imply what they say: `crash-looping`
+    // is a symptom and `invoices.dlq` a dead-letter queue.
+    let naming = free_terms(description, &terms, &['-', '.', ':', '/']);
     let query = with_implied(&terms);
     let eligible = eligible(tools, options.mode);
 
     let docs: Vec<Vec<String>> = eligible.iter().map(|t| tool_terms(t)).collect();
     let scores = bm25(&query, &docs);
-    let mut named = named_families(&terms, &query);
+    let implied_naming: Vec<String> = query
+        .iter()
+        .filter(|w| naming.contains(w) || !terms.contains(w))
+        .cloned()
+        .collect();
+    let mut named = named_families(&naming, &implied_naming);
     let request_named_family = !named.is_empty();
     if named.is_empty() {
         // A request naming no family ("zero stock in the catalog") is most likely about the
@@ -517,15 +541,19 @@ pub fn select(description: &str, tools: &[HostTool], options: &SelectOptions) ->
 fn per_family(keyword: Vec<(f64, SelectedTool)>, writes: bool) -> Vec<(f64, SelectedTool)> {
     let mut kept: Vec<(f64, SelectedTool)> = Vec::with_capacity(keyword.len());
     let mut counts: BTreeMap<&'static str, [usize; 3]> = BTreeMap::new();
+    // The tools come best first, so a family's first score is its best.
+    let mut best: BTreeMap<&'static str, f64> = BTreeMap::new();
     for (score, selected) in keyword {
         let Reason::Keyword { family, .. } = selected.reason else {
             continue;
         };
+        let best = *best.entry(family).or_insert(score);
         let [matched, discovery, written] = counts.entry(family).or_insert([0; 3]);
-        if score > 0.0 && *matched < FAMILY_TOOLS {
-            *matched += 1;
-        } else if is_discovery(&selected.tool) && *discovery < FAMILY_DISCOVERY {
+        // The discovery tool first, so that it does not take the place of a matching tool.
+        if is_discovery(&selected.tool) && *discovery < FAMILY_DISCOVERY {
             *discovery += 1;
+        } else if score > 0.0 && score >= best * MIN_SHARE_IN_FAMILY && *matched < FAMILY_TOOLS {
+            *matched += 1;
         } else if writes && selected.tool.access == Access::Write && *written < FAMILY_WRITES {
             *written += 1;
         } else {
@@ -626,6 +654,26 @@ fn tool_terms(tool: &HostTool) -> Vec<String> {
     }
     doc.extend(words(tool.description()));
     doc
+}
+
+/// The terms of a request that appear outside identifiers, an identifier being a token joined
+/// by one of `joiners`. `search-api`, `orders.created`, `config:checkout` or `Chart.yaml` name
+/// a service, a topic, a key or a file, not a backend: the `api` of `search-api` is no request
+/// for the OpenAPI tools, nor the `chart` of `Chart.yaml` for Grafana. Such words still count
+/// in ranking and in what the request implies.
+fn free_terms(description: &str, terms: &[String], joiners: &[char]) -> Vec<String> {
+    let mut free = BTreeSet::new();
+    for token in description.split_whitespace() {
+        let token = token.trim_matches(|c: char| !c.is_alphanumeric());
+        if !token.contains(joiners) {
+            free.extend(words(token));
+        }
+    }
+    terms
+        .iter()
+        .filter(|t| free.contains(*t))
+        .cloned()
+        .collect()
 }
 
 /// The request's terms followed by what they imply ([`IMPLIED`]), without repeats.
@@ -757,6 +805,14 @@ mod tests {
         )
     }
 
+    /// The tool with `argument` required: no longer a discovery tool.
+    fn requiring(mut tool: HostTool, argument: &str) -> HostTool {
+        let mut schema = (*tool.tool.input_schema).clone();
+        schema.insert("required".into(), serde_json::json!([argument]));
+        tool.tool.input_schema = Arc::new(schema);
+        tool
+    }
+
     fn catalogue() -> Vec<HostTool> {
         use Access::{Read, Write};
         vec![
@@ -815,10 +871,13 @@ mod tests {
                 Read,
             ),
             tool("list_components", "List the components of the stack.", Read),
-            tool(
-                "run_test",
-                "Run a connectivity test against a component.",
-                Read,
+            requiring(
+                tool(
+                    "run_test",
+                    "Run a connectivity test against a component.",
+                    Read,
+                ),
+                "source",
             ),
             tool("get_stack_structure", "The structure of the stack.", Read),
             tool(

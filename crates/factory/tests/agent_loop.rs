@@ -48,8 +48,7 @@ fn openai_agent(model: &ScriptedModel) -> Value {
     json!({"provider": "openai-compatible", "model": "gpt-4o-mini", "baseUrl": model.openai_base()})
 }
 
-const DB_TASK: &str =
-    "Check the orders PostgreSQL database: list the tables and their dead tuples.";
+const DB_TASK: &str = "Check the orders PostgreSQL database: list the tables, their dead tuples and the number of orders.";
 
 #[tokio::test]
 async fn anthropic_multi_step_tool_use_runs_tools_through_the_host() {

@@ -2,8 +2,9 @@
 //! and the benchmark's catalogue held to the toolsets it stands for.
 //!
 //! The figures come from `benches/measure.rs`, the same code `make bench` prints them with.
-//! `tasks.yaml` is the set selection is tuned on; `heldout.yaml` and `unseen.yaml` were
-//! written without looking at the selection code. The floors are the figures this version
+//! `tasks.yaml` is the set selection is tuned on; `heldout.yaml`, `unseen.yaml` and
+//! `blind.yaml` were written without looking at the selection code (`blind.yaml` also without
+//! seeing the other sets, and measured only after the ranking changed). The floors are the figures this version
 //! reaches, so a change that loses recall or tokens on any set fails here; the targets
 //! (90 % fewer tokens at 97 % recall) are what `make bench` reports against.
 
@@ -24,10 +25,11 @@ fn benches() -> PathBuf {
 }
 
 /// Lowest saving, recall, and recall after one `find_tools` search each set may fall to.
-const FLOORS: [(&str, f64, f64, f64); 3] = [
-    ("tasks.yaml", 0.895, 1.00, 1.00),
-    ("heldout.yaml", 0.90, 0.92, 0.93),
-    ("unseen.yaml", 0.89, 0.92, 0.92),
+const FLOORS: [(&str, f64, f64, f64); 4] = [
+    ("tasks.yaml", 0.905, 0.985, 1.00),
+    ("heldout.yaml", 0.905, 0.935, 0.95),
+    ("unseen.yaml", 0.90, 0.925, 0.94),
+    ("blind.yaml", 0.905, 0.875, 0.91),
 ];
 
 #[test]
