@@ -6,6 +6,9 @@ TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 MANIFESTS  ?= config/samples/local
 LISTEN     ?= 127.0.0.1:8080
 DURATION   ?= 10s
+# make soak: sessions held open at once, and for how long the calls flow through them.
+SESSIONS   ?= 10000
+SOAK_DURATION ?= 10m
 # The figures the e2e tests measure, printed at the end of `make e2e`.
 E2E_REPORT ?= $(abspath $(TARGET_DIR))/e2e-figures.txt
 
@@ -13,7 +16,7 @@ E2E_REPORT ?= $(abspath $(TARGET_DIR))/e2e-figures.txt
 # one package, or only the binaries, would compile shared dependencies again with other
 # feature sets (dev-dependencies add features), so `make run` after `make test` rebuilds nothing.
 
-.PHONY: build run test test-integration crds lint fmt bench e2e images chart-check release-check
+.PHONY: build run test test-integration crds lint fmt bench soak e2e images chart-check release-check
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -57,6 +60,13 @@ bench:
 	$(TARGET_DIR)/release/linkmcp-bench --manifests $(MANIFESTS) --duration $(DURATION)
 	$(TARGET_DIR)/release/examples/read_latency
 	$(TARGET_DIR)/release/examples/selection_bench
+
+# The soak (release build, as bench): SESSIONS MCP sessions opened, then held for SOAK_DURATION
+# with tools/call flowing through all of them; prints the server's RSS curve, the errors and
+# the RSS after every session is closed.
+soak:
+	$(CARGO) build --release --workspace --bins
+	$(TARGET_DIR)/release/linkmcp-bench --manifests $(MANIFESTS) soak --sessions $(SESSIONS) --duration $(SOAK_DURATION)
 
 # The end-to-end suite against the cluster in KUBECONFIG (tests/e2e/README.md): the controller
 # and the server run as local processes, one test at a time.

@@ -170,7 +170,7 @@ async fn sample(pid: u32, measure_from: Instant, until: Instant) -> anyhow::Resu
 }
 
 /// 1 µs to 60 s at three significant digits.
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant histogram bounds are valid")
 }
 
@@ -221,7 +221,7 @@ async fn worker(
                     stats.first_error.get_or_insert_with(|| format!("{err:#}"));
                 }
                 if connection.is_closed() {
-                    connection = match Connection::open(connection.addr).await {
+                    connection = match Connection::open(connection.addr()).await {
                         Ok(fresh) => fresh,
                         Err(err) => {
                             stats.first_error.get_or_insert_with(|| format!("{err:#}"));
@@ -236,14 +236,14 @@ async fn worker(
     stats
 }
 
-fn ping_body(id: u64) -> Bytes {
+pub(crate) fn ping_body(id: u64) -> Bytes {
     Bytes::from(format!(
         r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"ping","arguments":{{}}}}}}"#
     ))
 }
 
 /// Accepts a 200 carrying a successful `ping` result.
-fn check_ping(status: StatusCode, body: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn check_ping(status: StatusCode, body: &[u8]) -> anyhow::Result<()> {
     if status != StatusCode::OK {
         bail!("HTTP {status}: {}", String::from_utf8_lossy(body));
     }
@@ -275,14 +275,14 @@ fn jsonrpc_response(body: &[u8]) -> anyhow::Result<Value> {
 }
 
 /// One keep-alive HTTP/1.1 connection to the server.
-struct Connection {
+pub(crate) struct Connection {
     addr: SocketAddr,
     host: HeaderValue,
     sender: SendRequest<Full<Bytes>>,
 }
 
 impl Connection {
-    async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+    pub(crate) async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("connecting to {addr}"))?;
@@ -295,12 +295,17 @@ impl Connection {
         Ok(Self { addr, host, sender })
     }
 
-    fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.sender.is_closed()
     }
 
+    /// The server's address.
+    pub(crate) fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Posts `body` to `/mcp` and reads the whole answer.
-    async fn post(
+    pub(crate) async fn post(
         &mut self,
         body: Bytes,
         session: Option<&HeaderValue>,
@@ -332,8 +337,31 @@ impl Connection {
         Ok((parts.status, parts.headers, body))
     }
 
+    /// Ends `session` with `DELETE /mcp` and returns the answer's status.
+    pub(crate) async fn delete(&mut self, session: &HeaderValue) -> anyhow::Result<StatusCode> {
+        let request = Request::delete("/mcp")
+            .header(header::HOST, self.host.clone())
+            .header("mcp-protocol-version", PROTOCOL_VERSION)
+            .header("mcp-session-id", session.clone())
+            .body(Full::new(Bytes::new()))
+            .context("building the request")?;
+        self.sender.ready().await.context("connection closed")?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the answer")?;
+        Ok(status)
+    }
+
     /// Runs the MCP handshake and returns the session id.
-    async fn open_session(&mut self) -> anyhow::Result<HeaderValue> {
+    pub(crate) async fn open_session(&mut self) -> anyhow::Result<HeaderValue> {
         let initialize = Bytes::from(format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"{PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"linkmcp-bench","version":"{}"}}}}}}"#,
             env!("CARGO_PKG_VERSION")

@@ -6,14 +6,18 @@
 //! latency percentiles (HDR histogram), errors, the server's RSS idle and under load, and how
 //! long the server took from spawn to ready, next to the performance targets of the issue.
 //! Targets are reported, never enforced: the figures depend on the machine.
+//!
+//! `linkmcp-bench soak` (`make soak`) holds many sessions open for a long time instead, with
+//! calls flowing through all of them, and prints the server's RSS curve ([`soak`]).
 
 mod load;
 mod server;
+mod soak;
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context as _, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 use crate::{
     load::{Mode, Phase, PhaseResult},
@@ -67,7 +71,38 @@ struct Args {
     /// Append the server's log to this file instead of discarding it.
     #[arg(long, value_name = "PATH")]
     server_log: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
 }
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hold many MCP sessions open with calls flowing for a long time; print the RSS curve.
+    Soak(SoakArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SoakArgs {
+    /// MCP sessions held open at once.
+    #[arg(long, default_value_t = 10_000)]
+    sessions: usize,
+
+    /// Keep-alive connections carrying the calls of all sessions.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+
+    /// How long the calls flow once every session is open (`10m`, `30s`).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// How often the server's RSS is sampled.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    sample_every: Duration,
+}
+
+/// Most RSS growth over the soak's curve that still counts as flat, in percent.
+const TARGET_SOAK_GROWTH_PERCENT: f64 = 5.0;
 
 /// Parses `10s`, `500ms`, `2m` or a plain number of seconds.
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -108,18 +143,14 @@ fn main() -> anyhow::Result<()> {
             .build()
     }
     .context("starting the client runtime")?;
-    runtime.block_on(bench(&args))
+    match &args.command {
+        None => runtime.block_on(bench(&args)),
+        Some(Command::Soak(soak_args)) => runtime.block_on(run_soak(&args, soak_args)),
+    }
 }
 
-/// One server process and what was measured on it.
-struct ServerRun {
-    label: &'static str,
-    ready_in: Duration,
-    rss_idle_kib: u64,
-    phases: Vec<(String, usize, PhaseResult)>,
-}
-
-async fn bench(args: &Args) -> anyhow::Result<()> {
+/// The server binary: `--server`, else `linkmcp-server` beside this binary.
+fn server_binary(args: &Args) -> anyhow::Result<PathBuf> {
     let binary = match &args.server {
         Some(path) => path.clone(),
         None => std::env::current_exe()
@@ -132,6 +163,96 @@ async fn bench(args: &Args) -> anyhow::Result<()> {
             binary.display()
         );
     }
+    Ok(binary)
+}
+
+async fn run_soak(args: &Args, soak: &SoakArgs) -> anyhow::Result<()> {
+    if soak.sessions == 0 || soak.connections == 0 || soak.sample_every.is_zero() {
+        bail!("--sessions, --connections and --sample-every must be more than 0");
+    }
+    let binary = server_binary(args)?;
+    println!(
+        "linkmcp-bench soak: {} on {}; {} sessions over {} connections for {}, RSS every {}",
+        binary.display(),
+        args.manifests.display(),
+        soak.sessions,
+        soak.connections,
+        format_duration(soak.duration),
+        format_duration(soak.sample_every),
+    );
+    let server = ServerProcess::start(&Launch {
+        binary: &binary,
+        manifests: &args.manifests,
+        stateless: false,
+        log: args.server_log.as_ref(),
+        // The server's own limit is sized for its default memory limit, not for a soak.
+        max_sessions: Some(soak.sessions),
+    })
+    .await
+    .context("starting the server")?;
+    tokio::time::sleep(IDLE_SETTLE).await;
+    let result = soak::run(
+        server.addr(),
+        server.pid(),
+        soak::Soak {
+            sessions: soak.sessions,
+            connections: soak.connections,
+            duration: soak.duration,
+            sample_every: soak.sample_every,
+        },
+    )
+    .await?;
+
+    let rss_max = result.curve.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+    println!();
+    println!(
+        "{} calls ({:.0}/s), p50 {:.3} ms, p99 {:.3} ms, p99.9 {:.3} ms; RSS {:.1} MiB idle, {:.1} \
+         MiB with {} sessions open, {:.1} MiB at most while calling, {:.1} MiB after closing them",
+        result.calls,
+        result.calls as f64 / soak.duration.as_secs_f64(),
+        result.latency_ms(0.50),
+        result.latency_ms(0.99),
+        result.latency_ms(0.999),
+        mib(result.rss_before_kib),
+        mib(result.rss_opened_kib),
+        soak.sessions,
+        mib(rss_max),
+        mib(result.rss_closed_kib),
+    );
+    println!(
+        "opening the {} sessions took {:.1} s",
+        soak.sessions,
+        result.opened_in.as_secs_f64()
+    );
+    if let Some(err) = &result.first_error {
+        println!("first error: {err}");
+    }
+    println!();
+    println!("targets (from the issue; reported, not enforced):");
+    target("0 errors", &result.errors.to_string(), result.errors == 0);
+    target(
+        &format!("RSS flat (<= {TARGET_SOAK_GROWTH_PERCENT:.0} % growth, second half)"),
+        &format!("{:+.1} %", result.growth_percent()),
+        result.growth_percent() <= TARGET_SOAK_GROWTH_PERCENT,
+    );
+    target(
+        "every session closed by DELETE",
+        &format!("{} not closed", result.close_failures),
+        result.close_failures == 0,
+    );
+    Ok(())
+}
+
+/// One server process and what was measured on it.
+struct ServerRun {
+    label: &'static str,
+    ready_in: Duration,
+    rss_idle_kib: u64,
+    phases: Vec<(String, usize, PhaseResult)>,
+}
+
+async fn bench(args: &Args) -> anyhow::Result<()> {
+    let binary = server_binary(args)?;
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
         "linkmcp-bench: {} on {}; {} per phase after {} warm-up; client on {} thread(s); {cpus} CPU(s)",
@@ -180,6 +301,7 @@ async fn measure(
         manifests: &args.manifests,
         stateless,
         log: args.server_log.as_ref(),
+        max_sessions: None,
     })
     .await
     .with_context(|| format!("starting the server ({label})"))?;

@@ -33,6 +33,8 @@ pub struct Launch<'a> {
     pub stateless: bool,
     /// Where the server's log goes; discarded when `None`.
     pub log: Option<&'a PathBuf>,
+    /// `--max-sessions`, when the server's default is not enough.
+    pub max_sessions: Option<usize>,
 }
 
 impl ServerProcess {
@@ -48,6 +50,9 @@ impl ServerProcess {
             .stdin(Stdio::null());
         if launch.stateless {
             command.arg("--stateless");
+        }
+        if let Some(max) = launch.max_sessions {
+            command.arg("--max-sessions").arg(max.to_string());
         }
         match launch.log {
             Some(path) => {
