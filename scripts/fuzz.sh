@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make fuzz: runs every fuzz target of fuzz/ (cargo fuzz, libFuzzer) for FUZZ_SECONDS each
+# scripts/fuzz.sh (not yet wired into make or CI; not yet run): runs every fuzz target of fuzz/ (cargo fuzz, libFuzzer) for FUZZ_SECONDS each
 # (default 60), starting from the committed seeds (fuzz/seeds/<target>) and the corpus earlier
 # runs grew (fuzz/corpus/<target>, not committed). A crash stops the run with the input saved
 # under fuzz/artifacts/<target>/ and a non-zero exit; `cargo +nightly fuzz run <target> <file>`
