@@ -412,12 +412,17 @@ struct Proxy {
 
 impl Proxy {
     async fn start(target: (&'static str, u16)) -> Self {
+        // Bound at once on a port the system picks: a port looked up first and bound later can
+        // be taken by a test running beside this one.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
         let mut proxy = Self {
-            port: free_port(),
+            port: listener.local_addr().unwrap().port(),
             target,
             serving: None,
         };
-        proxy.up().await;
+        proxy.serve(listener);
         proxy
     }
 
@@ -425,6 +430,10 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .unwrap();
+        self.serve(listener);
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
         let target = self.target;
         self.serving = Some(tokio::spawn(async move {
             // Dropped with this task: aborting it cuts every connection.
