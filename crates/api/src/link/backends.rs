@@ -167,7 +167,8 @@ fn s3_region() -> String {
     "us-east-1".into()
 }
 
-/// Kafka. Credentials (SASL only): `username`, `password`.
+/// Kafka. Credentials: `username`, `password` (the sasl_* protocols); `ca.crt`, and `tls.crt`
+/// with `tls.key` for mutual TLS (the ssl and sasl_ssl protocols).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaBackend {
@@ -185,6 +186,10 @@ pub struct KafkaBackend {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(length(min = 1, max = 249)))]
     pub topics: Vec<String>,
+    /// TLS of the ssl and sasl_ssl protocols: broker certificates are verified against `ca.crt`
+    /// from the credentials, else the system roots; `insecureSkipVerify` turns verification off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsOptions>,
 }
 
 /// Kafka security.protocol.

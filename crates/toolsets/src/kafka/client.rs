@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use linkmcp_api::common::TlsOptions;
 use linkmcp_api::link::{KafkaBackend, KafkaSecurity, SaslMechanism};
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -21,6 +22,7 @@ use rdkafka::consumer::{BaseConsumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
 
+use crate::credentials::Credentials;
 use crate::link::{BuildError, LinkContext};
 
 /// Records the last error librdkafka reports for a client (a refused connection, a failed SASL
@@ -51,14 +53,35 @@ impl ClientContext for Context {
         ) {
             tracing::debug!(facility = fac, "librdkafka: {log_message}");
         }
+        // A broker connection that failed (refused, TLS handshake, SASL login) is logged with
+        // the reason; the error event that follows may only say that every broker is down.
+        if matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+        ) && fac == "FAIL"
+        {
+            *self
+                .last_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(log_message.to_owned());
+        }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!("librdkafka error: {error}: {reason}");
-        *self
+        let mut last = self
             .last_error
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(reason.to_owned());
+            .unwrap_or_else(PoisonError::into_inner);
+        // "All brokers are down" follows the failure that took each broker down, which is the
+        // one that says why.
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) && last.is_some() {
+            return;
+        }
+        *last = Some(reason.to_owned());
     }
 }
 
@@ -118,6 +141,13 @@ impl Kafka {
             KafkaSecurity::SaslPlaintext | KafkaSecurity::SaslSsl
         );
         let mut config_error = None;
+        if matches!(
+            block.security_protocol,
+            KafkaSecurity::Ssl | KafkaSecurity::SaslSsl
+        ) && let Err(err) = apply_tls(&mut base, block.tls.as_ref(), link.credentials)
+        {
+            config_error = Some(format!("link {}/{}: {err}", link.namespace, link.name));
+        }
         if sasl {
             base.set("sasl.mechanism", mechanism_name(block.sasl_mechanism));
             match (
@@ -129,7 +159,7 @@ impl Kafka {
                         .set("sasl.password", password);
                 }
                 _ => {
-                    config_error = Some(format!(
+                    config_error.get_or_insert(format!(
                         "link {}/{} uses securityProtocol {} but its credentials lack \
                          `username` and `password`; set credentialsSecretRef to a Secret with both",
                         link.namespace,
@@ -242,7 +272,7 @@ impl Kafka {
         self.create_consumer(&self.consumer_config(group))
     }
 
-    /// The link's settings cannot create a client (e.g. TLS in a build without it).
+    /// The link's settings cannot create a client (a value librdkafka refuses).
     fn config_message(&self, err: &KafkaError) -> String {
         self.scrub(&format!(
             "the kafka client for link {} cannot be created: {err}; check the link's \
@@ -261,7 +291,18 @@ impl Kafka {
     ) -> String {
         let code = err.rdkafka_error_code();
         let detail = last.unwrap_or_else(|| err.to_string());
-        let text = if is_auth_text(&detail)
+        let text = if is_tls_text(&detail) {
+            format!(
+                "the TLS handshake with kafka at {} failed for link {}: {detail}; put the CA \
+                 bundle that signed the brokers' certificates into its credentialsSecretRef as \
+                 `{}` (and `{}` with `{}` when the brokers want a client certificate)",
+                self.bootstrap,
+                self.link,
+                TlsOptions::CA_CREDENTIAL,
+                TlsOptions::CLIENT_CERT_CREDENTIAL,
+                TlsOptions::CLIENT_KEY_CREDENTIAL
+            )
+        } else if is_auth_text(&detail)
             || matches!(
                 code,
                 Some(
@@ -271,7 +312,8 @@ impl Kafka {
                         | RDKafkaErrorCode::GroupAuthorizationFailed
                         | RDKafkaErrorCode::ClusterAuthorizationFailed
                 )
-            ) {
+            )
+        {
             format!(
                 "kafka at {} refused the credentials or permissions of link {} (`username` and \
                  `password` from its credentialsSecretRef, saslMechanism {}): {detail}; check \
@@ -319,6 +361,14 @@ impl Kafka {
     /// The last background error of `consumer`, or of the metadata consumer.
     pub(super) fn last_error(consumer: &Consumer) -> Option<String> {
         use rdkafka::consumer::Consumer as _;
+        // librdkafka queues its log and error events for the client's poll, which a metadata
+        // request never makes: serve them first. Only on a failed call's path, where a message
+        // a poll takes off a peek consumer is not needed any more.
+        for _ in 0..16 {
+            if consumer.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
         consumer.context().last_error()
     }
 
@@ -376,6 +426,66 @@ fn mechanism_name(mechanism: SaslMechanism) -> &'static str {
         SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
         SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
     }
+}
+
+/// The TLS settings of the ssl and sasl_ssl protocols from the link's `tls` options and
+/// credentials. PEM values go to librdkafka inline (`ssl.*.pem`), never through a file; an
+/// unusable value is named (never shown) before any client exists.
+fn apply_tls(
+    config: &mut ClientConfig,
+    options: Option<&TlsOptions>,
+    credentials: &Credentials,
+) -> Result<(), String> {
+    const PEM: &str = "-----BEGIN ";
+    if let Some(ca) = credentials
+        .get(TlsOptions::CA_CREDENTIAL)
+        .filter(|v| !v.trim().is_empty())
+    {
+        if !ca.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(format!(
+                "the credential `{}` is not a PEM certificate bundle (-----BEGIN CERTIFICATE----- ...)",
+                TlsOptions::CA_CREDENTIAL
+            ));
+        }
+        config.set("ssl.ca.pem", ca);
+    }
+    match (
+        credentials.get(TlsOptions::CLIENT_CERT_CREDENTIAL),
+        credentials.get(TlsOptions::CLIENT_KEY_CREDENTIAL),
+    ) {
+        (Some(cert), Some(key)) => {
+            if !cert.contains(PEM) || !key.contains(PEM) {
+                return Err(format!(
+                    "the credentials `{}` and `{}` are not a PEM certificate and private key",
+                    TlsOptions::CLIENT_CERT_CREDENTIAL,
+                    TlsOptions::CLIENT_KEY_CREDENTIAL
+                ));
+            }
+            config
+                .set("ssl.certificate.pem", cert)
+                .set("ssl.key.pem", key);
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(format!(
+                "a client certificate needs both `{}` and `{}` in the credentials",
+                TlsOptions::CLIENT_CERT_CREDENTIAL,
+                TlsOptions::CLIENT_KEY_CREDENTIAL
+            ));
+        }
+        (None, None) => {}
+    }
+    if options.is_some_and(|o| o.insecure_skip_verify) {
+        config
+            .set("enable.ssl.certificate.verification", "false")
+            .set("ssl.endpoint.identification.algorithm", "none");
+    }
+    Ok(())
+}
+
+/// A failed TLS handshake, as librdkafka reports it.
+fn is_tls_text(detail: &str) -> bool {
+    let lower = detail.to_ascii_lowercase();
+    lower.contains("ssl handshake") || lower.contains("certificate")
 }
 
 fn is_auth_text(detail: &str) -> bool {

@@ -583,7 +583,7 @@ async fn no_credential_reaches_any_output() {
     let short = CallContext::new("test").with_timeout(Duration::from_secs(2));
     let mut results = Vec::new();
     // SASL against a broker that does not speak it, an unreachable one, and a SASL link without
-    // credentials; plus the TLS protocols (which this build may not support).
+    // credentials; plus the TLS protocols against a port that does not speak TLS.
     for (bootstrap, protocol, creds) in [
         (
             cluster.bootstrap_servers(),
@@ -849,5 +849,176 @@ impl rdkafka::consumer::ConsumerContext for Rebalances {
         _: &rdkafka::consumer::Rebalance<'_>,
     ) {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn the_build_speaks_tls_and_scram() {
+    // librdkafka builds SCRAM only with OpenSSL: a build without it would refuse these links.
+    let native = ClientConfig::new().create_native_config().unwrap();
+    let features = native.get("builtin.features").unwrap();
+    for feature in ["ssl", "sasl_plain", "sasl_scram"] {
+        assert!(
+            features.split(',').any(|f| f == feature),
+            "librdkafka lacks {feature}: {features}"
+        );
+    }
+}
+
+fn tls_block(bootstrap: &str, protocol: &str, mechanism: Option<&str>, insecure: bool) -> Value {
+    let mut block = block(bootstrap, &[]);
+    block["securityProtocol"] = json!(protocol);
+    if let Some(mechanism) = mechanism {
+        block["saslMechanism"] = json!(mechanism);
+    }
+    if insecure {
+        block["tls"] = json!({"insecureSkipVerify": true});
+    }
+    block
+}
+
+#[tokio::test]
+async fn unusable_tls_credentials_are_named_before_connecting() {
+    for (credentials, says) in [
+        (
+            vec![("ca.crt", "not a certificate")],
+            "`ca.crt` is not a PEM certificate bundle",
+        ),
+        (
+            vec![("tls.crt", "-----BEGIN CERTIFICATE-----\n")],
+            "needs both `tls.crt` and `tls.key`",
+        ),
+        (
+            vec![("tls.crt", "garbage"), ("tls.key", "garbage")],
+            "are not a PEM certificate and private key",
+        ),
+    ] {
+        let credentials = Credentials::new(
+            credentials
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        let spec = spec(tls_block("127.0.0.1:1", "ssl", None, false), false, None);
+        let kafka = served(&spec, &credentials);
+        let started = Instant::now();
+        let text = fails(kafka.as_ref(), "kafka_list_topics", json!({})).await;
+        assert!(
+            text.contains("link shop/events") && text.contains(says),
+            "{text}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "it connected first"
+        );
+    }
+}
+
+/// A real broker behind a TLS listener, and the PEM file of the CA that signed its certificate
+/// (scripts/tansu.sh: `socat` terminating TLS in front of Tansu).
+fn real_tls_broker(var: &str) -> (String, Credentials) {
+    let broker = std::env::var(var)
+        .unwrap_or_else(|_| panic!("{var} must name a TLS listener (scripts/tansu.sh)"));
+    let ca = std::env::var("LINKMCP_KAFKA_TLS_CA")
+        .expect("LINKMCP_KAFKA_TLS_CA must name the listener's CA file (scripts/tansu.sh)");
+    let pem = std::fs::read_to_string(ca).unwrap();
+    (
+        broker,
+        Credentials::new(BTreeMap::from([("ca.crt".to_owned(), pem)])),
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs a TLS listener at LINKMCP_KAFKA_TLS_BROKER (make test-integration)"]
+async fn kafka_real_tls_verifies_the_broker_and_carries_calls() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+
+    let (broker, with_ca) = real_tls_broker("LINKMCP_KAFKA_TLS_BROKER");
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let topic = format!("linkmcp-tls-{nanos}");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", &broker)
+        .set("security.protocol", "ssl")
+        .set(
+            "ssl.ca.location",
+            std::env::var("LINKMCP_KAFKA_TLS_CA").unwrap(),
+        )
+        .create()
+        .unwrap();
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(&topic, 1, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap();
+    assert!(created[0].is_ok(), "{created:?}");
+
+    // Verified against the CA from the credentials: every tool works over TLS.
+    let verified = spec(tls_block(&broker, "ssl", None, false), true, None);
+    let kafka = served(&verified, &with_ca);
+    let listed = ok(kafka.as_ref(), "kafka_list_topics", json!({})).await;
+    assert!(listed.to_string().contains(&topic), "{listed}");
+    produce_n(kafka.as_ref(), &topic, 2).await;
+    let consumed = ok(kafka.as_ref(), "kafka_consume", json!({"topic": topic})).await;
+    assert_eq!(offsets(&consumed), [(0, 0), (0, 1)]);
+
+    // Without the CA the broker's certificate is refused, and the message says what to add.
+    let spec_no_ca = spec(tls_block(&broker, "ssl", None, false), false, None);
+    let untrusted = served(&spec_no_ca, &Credentials::default());
+    let short = CallContext::new("test").with_timeout(Duration::from_secs(4));
+    let result = untrusted
+        .call("kafka_list_topics", args(json!({})), &short)
+        .await;
+    let text = result_text(&result);
+    assert_eq!(result.is_error, Some(true), "{text}");
+    assert!(
+        text.contains("TLS handshake") && text.contains("`ca.crt`"),
+        "{text}"
+    );
+
+    // insecureSkipVerify: the same broker without the CA.
+    let spec_insecure = spec(tls_block(&broker, "ssl", None, true), false, None);
+    let insecure = served(&spec_insecure, &Credentials::default());
+    let listed = ok(insecure.as_ref(), "kafka_list_topics", json!({})).await;
+    assert!(listed.to_string().contains(&topic), "{listed}");
+}
+
+#[tokio::test]
+#[ignore = "needs a SASL listener at LINKMCP_KAFKA_SCRAM_BROKER (make test-integration)"]
+async fn kafka_real_scram_over_tls_refusal_is_named() {
+    // Tansu with --authentication keeps no SCRAM users in memory storage, so every login is
+    // refused: this proves the SCRAM exchange runs over TLS and that a refusal is explained.
+    let (broker, mut credentials) = real_tls_broker("LINKMCP_KAFKA_SCRAM_BROKER");
+    let mut values = BTreeMap::from([
+        ("username".to_owned(), "svc-linkmcp".to_owned()),
+        ("password".to_owned(), SECRET.to_owned()),
+    ]);
+    values.insert(
+        "ca.crt".to_owned(),
+        credentials.get("ca.crt").unwrap().to_owned(),
+    );
+    credentials = Credentials::new(values);
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let spec = spec(
+            tls_block(&broker, "sasl_ssl", Some(mechanism), false),
+            false,
+            None,
+        );
+        let kafka = served(&spec, &credentials);
+        let short = CallContext::new("test").with_timeout(Duration::from_secs(5));
+        let result = kafka
+            .call("kafka_list_topics", args(json!({})), &short)
+            .await;
+        let text = result_text(&result);
+        assert_eq!(result.is_error, Some(true), "{mechanism}: {text}");
+        assert!(
+            text.contains("refused the credentials") && text.contains(mechanism),
+            "{mechanism}: {text}"
+        );
+        assert!(!text.contains(SECRET), "{text}");
     }
 }
