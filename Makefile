@@ -16,7 +16,7 @@ E2E_REPORT ?= $(abspath $(TARGET_DIR))/e2e-figures.txt
 # one package, or only the binaries, would compile shared dependencies again with other
 # feature sets (dev-dependencies add features), so `make run` after `make test` rebuilds nothing.
 
-.PHONY: build run test test-integration crds lint fmt bench soak e2e images chart-check release-check
+.PHONY: build run test test-integration crds lint fmt bench soak fuzz e2e images chart-check release-check
 
 build:
 	$(CARGO) build --workspace --all-targets
@@ -67,6 +67,14 @@ bench:
 soak:
 	$(CARGO) build --release --workspace --bins
 	$(TARGET_DIR)/release/linkmcp-bench --manifests $(MANIFESTS) soak --sessions $(SESSIONS) --duration $(SOAK_DURATION)
+
+# Coverage-guided fuzzing (scripts/fuzz.sh: cargo fuzz on nightly, its own target dir): each
+# target of fuzz/ for FUZZ_SECONDS, from the committed seeds and the corpus earlier runs grew.
+# A crash stops it with the input saved under fuzz/artifacts/.
+FUZZ_SECONDS ?= 300
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 # The end-to-end suite against the cluster in KUBECONFIG (tests/e2e/README.md): the controller
 # and the server run as local processes, one test at a time.

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# scripts/fuzz.sh (not yet wired into make or CI; not yet run): runs every fuzz target of fuzz/ (cargo fuzz, libFuzzer) for FUZZ_SECONDS each
+# make fuzz: runs every fuzz target of fuzz/ (cargo fuzz, libFuzzer) for FUZZ_SECONDS each
 # (default 60), starting from the committed seeds (fuzz/seeds/<target>) and the corpus earlier
-# runs grew (fuzz/corpus/<target>, not committed). A crash stops the run with the input saved
-# under fuzz/artifacts/<target>/ and a non-zero exit; `cargo +nightly fuzz run <target> <file>`
-# replays it. Needs a nightly toolchain (installed here if missing) and installs cargo-fuzz
-# into ~/.cache/linkmcp/bin. FUZZ_TARGETS picks targets (space-separated).
+# runs on this machine grew (~/.cache/linkmcp/fuzz-corpus/<target>, outside the clone so every
+# run, CI's clean clones included, goes on from where the last one stopped). A crash stops the
+# run with the input saved under fuzz/artifacts/<target>/ and a non-zero exit;
+# `cargo +nightly fuzz run <target> <file>` replays it. Needs a nightly toolchain (installed
+# here if missing) and installs cargo-fuzz into ~/.cache/linkmcp/bin. FUZZ_TARGETS picks
+# targets (space-separated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,11 +27,12 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 
 for target in $targets; do
-  mkdir -p "fuzz/corpus/$target"
+  corpus="$root/fuzz-corpus/$target"
+  mkdir -p "$corpus"
   echo "== fuzz $target for ${seconds}s"
   # No sanitizer: the code is safe Rust, and panics (what these targets assert) are caught
   # without one; -s none builds and runs several times faster than AddressSanitizer.
   cargo +nightly fuzz run --sanitizer none --target-dir "$target_dir" "$target" \
-    "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    "$corpus" "fuzz/seeds/$target" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 -print_final_stats=1
 done

@@ -79,10 +79,11 @@ fuzz_target!(|data: &[u8]| {
     let tools = tools();
     let (name, toolset) = &tools.tools[usize::from(pick) % tools.tools.len()];
     let ctx = CallContext::new("fuzz").with_timeout(CALL_TIMEOUT);
-    let call = toolset.call(name, args, &ctx);
-    let Ok(result) = tools.runtime.block_on(tokio::time::timeout(CALL_TIMEOUT, call)) else {
-        return;
-    };
+    // The timer is made inside the runtime: a Sleep needs its reactor from the start.
+    let called = tools.runtime.block_on(async {
+        tokio::time::timeout(CALL_TIMEOUT, toolset.call(name, args, &ctx)).await
+    });
+    let Ok(result) = called else { return };
     if result.is_error == Some(true) {
         let said = serde_json::to_string(&result.content).expect("content serialises");
         assert!(
